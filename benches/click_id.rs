@@ -1,0 +1,2 @@
+//! Placeholder until the click-id bench lands.
+fn main() {}
