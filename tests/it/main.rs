@@ -1,0 +1,3 @@
+//! Integration tests over the public API only: one test crate, one module per area.
+
+mod click_id;
