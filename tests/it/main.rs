@@ -1,3 +1,7 @@
 //! Integration tests over the public API only: one test crate, one module per area.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that hits an unexpected error should fail loudly at that line"
+)]
 
 mod click_id;
