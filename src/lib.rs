@@ -45,10 +45,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod click_id;
+pub mod money;
+pub mod postback;
+pub mod profile;
 pub mod status;
 
 pub use click_id::{ClickId, ClickIdGenerator, EncodedClickId, ParseClickIdError};
-pub use status::ConversionState;
+pub use money::{Amount, Currency};
+pub use postback::{ParsePostbackError, Parser, Postback};
+pub use profile::Profile;
+pub use status::{ConversionState, StatusMap};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
