@@ -45,9 +45,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod click_id;
+pub mod guard;
+pub mod request;
 pub mod status;
 
 pub use click_id::{ClickId, ClickIdGenerator, EncodedClickId, ParseClickIdError};
+pub use guard::{Guard, GuardError};
+pub use request::Request;
 pub use status::ConversionState;
 
 #[doc = include_str!("../README.md")]
