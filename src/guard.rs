@@ -15,7 +15,7 @@
 //!    in constant time. Several tokens may be accepted at once, so a token can be rotated without
 //!    losing postbacks.
 //! 3. **Signature** (feature `signature`): HMAC-SHA256 over the canonical parameters with a
-//!    timestamp window against replay; see [`Signature`].
+//!    timestamp window against replay; see `Signature`.
 //!
 //! The checks run in that order; the first that fails is returned. A [`Guard`] with nothing
 //! configured lets everything through ([`Guard::default`]), and each check fails closed once

@@ -1,3 +1,5 @@
 //! Integration tests over the public API only: one test crate, one module per area.
 
 mod click_id;
+mod guard;
+mod request;
