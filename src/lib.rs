@@ -45,15 +45,19 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod click_id;
+pub mod guard;
 pub mod money;
 pub mod postback;
 pub mod profile;
+pub mod request;
 pub mod status;
 
 pub use click_id::{ClickId, ClickIdGenerator, EncodedClickId, ParseClickIdError};
+pub use guard::{Guard, GuardError};
 pub use money::{Amount, Currency};
 pub use postback::{ParsePostbackError, Parser, Postback};
 pub use profile::Profile;
+pub use request::Request;
 pub use status::{ConversionState, StatusMap};
 
 #[doc = include_str!("../README.md")]

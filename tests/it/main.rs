@@ -5,3 +5,5 @@
 )]
 
 mod click_id;
+mod guard;
+mod request;
