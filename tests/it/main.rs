@@ -7,3 +7,4 @@
 mod click_id;
 mod guard;
 mod request;
+mod store;
