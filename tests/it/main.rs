@@ -8,3 +8,4 @@ mod click_id;
 mod guard;
 mod request;
 mod store;
+mod tracker;
