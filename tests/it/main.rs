@@ -4,6 +4,7 @@
     reason = "a test that hits an unexpected error should fail loudly at that line"
 )]
 
+mod alloc;
 mod click_id;
 mod guard;
 mod request;

@@ -362,7 +362,13 @@ fn log_is_bounded_and_counts_what_it_evicted() {
     assert_eq!(entries.len(), 2);
     assert_eq!(t.log().evicted(), 3);
     assert_eq!(t.log().seen(), 5);
-    assert_eq!(entries.iter().map(postback::log::LogEntry::seq).collect::<Vec<_>>(), [4, 5]);
+    assert_eq!(
+        entries
+            .iter()
+            .map(postback::log::LogEntry::seq)
+            .collect::<Vec<_>>(),
+        [4, 5]
+    );
 }
 
 #[cfg(feature = "serde")]
