@@ -44,11 +44,11 @@ fn a_stored_click_costs_at_most_128_bytes() {
                 let _ = store.insert(Click::from_id(id)).unwrap();
             }
         });
-        let per_click = info.bytes_current as f64 / clicks as f64;
-        println!("{clicks} clicks: {per_click:.1} bytes of heap per click");
+        let per_click = info.bytes_current / i64::try_from(clicks).unwrap();
+        println!("{clicks} clicks: {per_click} bytes of heap per click");
         assert!(
-            per_click <= 128.0,
-            "{clicks} clicks cost {per_click:.1} bytes each"
+            per_click <= 128,
+            "{clicks} clicks cost {per_click} bytes each"
         );
         assert_eq!(store.len(), clicks);
     }
