@@ -44,11 +44,17 @@
 //! compares it with `uuid` v7 and `ulid` in the same run; README.md quotes the figures.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod catalog;
 pub mod click_id;
+pub mod lint;
 pub mod status;
+pub mod template;
 
+pub use catalog::{Catalog, build_postback_url};
 pub use click_id::{ClickId, ClickIdGenerator, EncodedClickId, ParseClickIdError};
+pub use lint::{Finding, LintCode, LintContext, lint};
 pub use status::ConversionState;
+pub use template::{Dialect, OnMissing, Template, Value, Values};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
