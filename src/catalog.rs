@@ -380,7 +380,7 @@ impl TrackerParams {
     /// [`BuildError::InvalidBase`] for a base that is not an `https` URL without query and
     /// fragment (`http://tr.example`, `https://tr.example/?x=1`);
     /// [`BuildError::NoClickMacro`] when the network lists no click macro; [`BuildError::Lint`]
-    /// when the result would not pass [`lint`](crate::lint::lint) (a base with `{` in it).
+    /// when the result would not pass [`lint`] (a base with `{` in it).
     pub fn postback_url(&self, network: &NetworkMacros, base: &str) -> Result<String, BuildError> {
         check_base(base)?;
         let click_macro = network
@@ -601,11 +601,13 @@ impl Catalog {
     }
 
     /// Every network, in catalog order.
+    #[must_use]
     pub fn networks(&self) -> impl ExactSizeIterator<Item = &NetworkMacros> {
         self.networks.iter()
     }
 
     /// Every tracker, in catalog order.
+    #[must_use]
     pub fn trackers(&self) -> impl ExactSizeIterator<Item = &TrackerParams> {
         self.trackers.iter()
     }
@@ -749,7 +751,7 @@ pub(crate) fn parse_catalog(text: &str) -> Result<Catalog, DataError> {
                 _ => return Err(err("unknown network key")),
             },
             Entry::Trk(t) => match key {
-                "path" => t.path = value.to_owned(),
+                "path" => value.clone_into(&mut t.path),
                 "click" => t.click = list,
                 "payout" => t.payout = list,
                 "currency" => t.currency = list,

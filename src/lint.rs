@@ -271,15 +271,24 @@ impl<'s> Linter<'s, '_> {
         let dialect = self.dialect();
         let tokens: Vec<Token> = Scanner::new(src, dialect).collect();
         let (open, close) = dialect.delimiters();
-        // Only bracket-like closers can be stray: `#`, `%` and `!` are ordinary URL text.
-        let stray = close
-            .bytes()
-            .last()
-            .filter(|b| matches!(b, b'}' | b']' | b'>'));
+        // Only one-byte bracket-like closers can be stray: `#`, `%` and `!` are ordinary URL
+        // text, and a lone `]` in a `[[[…]]]` template is too common in other text to flag.
+        let stray = match close.as_bytes() {
+            [b @ (b'}' | b']' | b'>')] => Some(*b),
+            _ => None,
+        };
+        // The text right after an unclosed opener holds its would-be closer: one finding is
+        // enough for one mistake.
+        let mut after_unclosed = false;
         let mut events = Vec::new();
         for token in &tokens {
+            let was_unclosed =
+                std::mem::replace(&mut after_unclosed, matches!(token, Token::Unclosed(_)));
             match token {
-                Token::Lit(range) => self.literal(range.clone(), stray, &mut events),
+                Token::Lit(range) => {
+                    let stray = if was_unclosed { None } else { stray };
+                    self.literal(range.clone(), stray, &mut events);
+                }
                 Token::Macro(m) => {
                     let name = self.text(m.name.clone());
                     self.check_macro(name, m.span.clone(), dialect);
@@ -495,14 +504,14 @@ impl<'s> Linter<'s, '_> {
                 }
             }
         }
-        if let Some((at, b'&')) = prev_sep {
-            if at + 1 == end {
-                self.push(
-                    LintCode::StrayAmpersand,
-                    at..at + 1,
-                    "remove the trailing `&`",
-                );
-            }
+        if let Some((at, b'&')) = prev_sep
+            && at + 1 == end
+        {
+            self.push(
+                LintCode::StrayAmpersand,
+                at..at + 1,
+                "remove the trailing `&`",
+            );
         }
         self.finish(&mut current, end, eq, name_has_macro, &mut params);
         (params, Some(q_at..end))

@@ -851,7 +851,7 @@ impl<'t> Iterator for Macros<'t> {
 impl ExactSizeIterator for Macros<'_> {}
 
 /// The macros an expansion left without a value, from [`Template::expand_into`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Unresolved<'t> {
     template: &'t Template,
     bits: u128,
@@ -917,11 +917,11 @@ fn parse_value_map(src: &str, args: Range<usize>) -> Option<ValueMap> {
         };
         any = true;
         let i = state_index(state);
-        if let (Some(r), Some(m)) = (rank.get_mut(i), map.get_mut(i)) {
-            if key_rank < *r {
-                *r = key_rank;
-                *m = Some(Span::new(value_start..value_end));
-            }
+        if let (Some(r), Some(m)) = (rank.get_mut(i), map.get_mut(i))
+            && key_rank < *r
+        {
+            *r = key_rank;
+            *m = Some(Span::new(value_start..value_end));
         }
     }
     // Keitaro has no reversal: a reversed conversion is reported as rejected there.
@@ -1082,17 +1082,17 @@ impl Iterator for Scanner<'_> {
         let first = self.dialect.delimiters().0.as_bytes().first().copied()?;
         while self.pos < bytes.len() {
             let at = self.pos;
-            if bytes.get(at) == Some(&first) {
-                if let Some((token, next)) = self.token_at(at) {
-                    self.pos = next;
-                    let lit = self.lit_start..at;
-                    self.lit_start = next;
-                    if lit.is_empty() {
-                        return Some(token);
-                    }
-                    self.pending = Some(token);
-                    return Some(Token::Lit(lit));
+            if bytes.get(at) == Some(&first)
+                && let Some((token, next)) = self.token_at(at)
+            {
+                self.pos = next;
+                let lit = self.lit_start..at;
+                self.lit_start = next;
+                if lit.is_empty() {
+                    return Some(token);
                 }
+                self.pending = Some(token);
+                return Some(Token::Lit(lit));
             }
             // Delimiters are ASCII, so stepping by byte never splits a macro; literal ranges
             // end at ASCII delimiters and so always fall on char boundaries.
