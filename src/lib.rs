@@ -29,6 +29,11 @@
 //!
 //! - Click ids ([`ClickId`], [`ClickIdGenerator`]): unique, unguessable, URL-safe, time-ordered.
 //!   Matching never requires them: postbacks may carry any id your tracker issued.
+//! - Templates ([`Template`]): parse a postback URL with its network's macros once, expand it
+//!   per conversion without re-parsing ([`template`]).
+//! - A linter ([`lint()`]) for the mistakes that lose conversions, and a [`Catalog`] of
+//!   network macros and tracker parameters that writes correct postback URLs
+//!   ([`build_postback_url`]).
 //! - No HTTP server or client, no persistence beyond memory: you own the transport and the
 //!   database.
 //!

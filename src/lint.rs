@@ -153,6 +153,7 @@ impl fmt::Display for Finding {
 pub struct LintContext<'a> {
     network: Option<&'a NetworkMacros>,
     tracker: Option<&'a TrackerParams>,
+    click_macro: Option<&'a str>,
 }
 
 impl<'a> LintContext<'a> {
@@ -174,6 +175,32 @@ impl<'a> LintContext<'a> {
     pub fn with_tracker(mut self, tracker: &'a TrackerParams) -> Self {
         self.tracker = Some(tracker);
         self
+    }
+
+    /// The macro the click id went out in (the network's sub the offer link filled, such as
+    /// `sub2`): the tracker's click parameter must hold exactly this macro. This catches the
+    /// field's most common mistake, a click sent in `sub2` and read back from `{sub1}`.
+    ///
+    /// ```
+    /// use postback::catalog::Catalog;
+    /// use postback::lint::{LintContext, lint};
+    ///
+    /// let keitaro = Catalog::builtin().tracker("keitaro").unwrap();
+    /// let ctx = LintContext::new().with_tracker(keitaro).with_click_macro("sub2");
+    /// let findings = lint("https://tr.example/k/postback?subid={sub1}", &ctx);
+    /// assert_eq!(findings[0].code(), "missing_click_macro");
+    /// assert_eq!(findings[0].hint(), "the click id went out in `sub2`, but `subid` holds `sub1`");
+    /// ```
+    #[must_use]
+    pub fn with_click_macro(mut self, name: &'a str) -> Self {
+        self.click_macro = Some(name);
+        self
+    }
+
+    /// The macro the click id went out in, if known.
+    #[must_use]
+    pub fn click_macro(&self) -> Option<&'a str> {
+        self.click_macro
     }
 
     /// The network, if known.
@@ -600,7 +627,18 @@ impl<'s> Linter<'s, '_> {
                     p.span.clone(),
                     format!("`{preferred}` holds no macro: put the network's click macro in it"),
                 ),
-                Some(_) => {}
+                Some(p) => {
+                    if let Some(want) = self.ctx.click_macro
+                        && !p.macros.contains(&want)
+                    {
+                        let held = p.macros.join("`, `");
+                        self.push(
+                            LintCode::MissingClickMacro,
+                            p.value.clone(),
+                            format!("the click id went out in `{want}`, but `{preferred}` holds `{held}`"),
+                        );
+                    }
+                }
             }
         }
         let Some(net) = self.ctx.network else { return };

@@ -290,17 +290,17 @@ impl From<ConversionState> for Value<'_> {
 
 /// A state named by the crate's own name or by one of Keitaro's status words.
 fn state_from_word(word: &str) -> Option<ConversionState> {
-    if let Ok(state) = word.parse() {
-        return Some(state);
-    }
-    [
+    // Not `str::parse`: its error allocates, and expansion must not.
+    let own = ConversionState::ALL.map(|state| (state.as_str(), state));
+    let keitaro = [
         ("lead", ConversionState::Pending),
         ("sale", ConversionState::Approved),
         ("rebill", ConversionState::Approved),
-    ]
-    .into_iter()
-    .find(|(w, _)| w.eq_ignore_ascii_case(word))
-    .map(|(_, state)| state)
+    ];
+    own.into_iter()
+        .chain(keitaro)
+        .find(|(w, _)| w.eq_ignore_ascii_case(word))
+        .map(|(_, state)| state)
 }
 
 /// A source of macro values: maps, slices of pairs, and closures.

@@ -4,13 +4,20 @@ use proptest::prelude::*;
 
 use crate::template::cases;
 
-fn context<'a>(catalog: &'a Catalog, network: &str, tracker: &str) -> LintContext<'a> {
+fn context<'a>(catalog: &'a Catalog, network: &str, tracker: &'a str) -> LintContext<'a> {
     let mut ctx = LintContext::new();
     if network != "-" {
         ctx = ctx.with_network(catalog.network(network).expect(network));
     }
     if tracker != "-" {
+        // `keitaro@sub2`: the click id went out in the network's `sub2`
+        let (tracker, click) = tracker
+            .split_once('@')
+            .map_or((tracker, None), |(t, c)| (t, Some(c)));
         ctx = ctx.with_tracker(catalog.tracker(tracker).expect(tracker));
+        if let Some(click) = click {
+            ctx = ctx.with_click_macro(click);
+        }
     }
     ctx
 }
