@@ -29,6 +29,11 @@
 //!
 //! - Click ids ([`ClickId`], [`ClickIdGenerator`]): unique, unguessable, URL-safe, time-ordered.
 //!   Matching never requires them: postbacks may carry any id your tracker issued.
+//! - Templates ([`Template`]): parse a postback URL with its network's macros once, expand it
+//!   per conversion without re-parsing ([`template`]).
+//! - A linter ([`lint()`]) for the mistakes that lose conversions, and a [`Catalog`] of
+//!   network macros and tracker parameters that writes correct postback URLs
+//!   ([`build_postback_url`]).
 //! - No HTTP server or client, no persistence beyond memory: you own the transport and the
 //!   database.
 //!
@@ -44,8 +49,10 @@
 //! compares it with `uuid` v7 and `ulid` in the same run; README.md quotes the figures.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod catalog;
 pub mod click_id;
 pub mod guard;
+pub mod lint;
 pub mod log;
 pub mod money;
 pub mod postback;
@@ -53,18 +60,22 @@ pub mod profile;
 pub mod request;
 pub mod status;
 pub mod store;
+pub mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tracker;
 
+pub use catalog::{Catalog, build_postback_url};
 pub use click_id::{ClickId, ClickIdGenerator, EncodedClickId, ParseClickIdError};
 pub use guard::{Guard, GuardError};
+pub use lint::{Finding, LintCode, LintContext, lint};
 pub use money::{Amount, Currency};
 pub use postback::{ParsePostbackError, Parser, Postback};
 pub use profile::Profile;
 pub use request::Request;
 pub use status::{ConversionState, StatusMap};
 pub use store::{Click, ClickStore, MemoryStore, MemoryStoreError};
+pub use template::{Dialect, OnMissing, Template, Value, Values};
 pub use tracker::{Outcome, Tracker};
 
 #[doc = include_str!("../README.md")]

@@ -5,8 +5,11 @@
 )]
 
 mod alloc;
+mod catalog;
 mod click_id;
 mod guard;
+mod lint;
 mod request;
 mod store;
+mod template;
 mod tracker;
