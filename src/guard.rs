@@ -73,17 +73,18 @@ pub use forwarded::ForwardedHeader;
 pub use signature::Signature;
 
 use crate::Request;
-use decode::{Plus, RawParams};
+use decode::Plus;
 use forwarded::SplitUnquoted;
 
 /// Where a request carries its shared-secret token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TokenSource {
-    /// A query parameter with this name, or a form body parameter if the query has none
-    /// (`token`, `secure`, `security_token`, …). The name is matched as sent, case-sensitively
-    /// and without decoding; the value is decoded once as form data (`+` is a space, `%XX` a
-    /// byte) and compared as bytes.
+    /// A parameter with this name in the query or the form body (`token`, `secure`,
+    /// `security_token`, …); it must appear once in all. The name is matched as sent,
+    /// case-sensitively and without decoding; the value is decoded once as form data (`+` is a
+    /// space, `%XX` a byte; a `%` without two hex digits stays as it is) and compared as bytes,
+    /// so `%2541` is the three characters `%41`, never `A`.
     Param(Box<str>),
     /// The path segment at this index, counting from 0 after the leading `/`: Keitaro's
     /// `/<key>/postback` is segment 0. The segment is percent-decoded once; `+` is itself.
@@ -342,17 +343,30 @@ impl Guard {
     fn check_token(&self, request: &Request<'_>) -> Result<(), GuardError> {
         let raw: Option<&[u8]> = match &self.token_source {
             TokenSource::Param(name) => {
-                let query = request.query().unwrap_or("").as_bytes();
+                let query = request.query().unwrap_or("");
+                // `str::split` on a char finds `&` with a vectorised search; most pieces are
+                // then rejected by their first bytes without looking for `=`.
+                let in_query = query.split('&').map(str::as_bytes);
+                let in_body = request
+                    .body()
+                    .into_iter()
+                    .flat_map(|b| b.split(|&c| c == b'&'));
                 let mut found = None;
-                for (param, value) in RawParams::new(query, request.body()) {
-                    if param == name.as_bytes() {
-                        if found.is_some() {
-                            return Err(GuardError::AmbiguousToken {
-                                location: self.token_source.clone(),
-                            });
-                        }
-                        found = Some(value);
+                for piece in in_query.chain(in_body) {
+                    let Some(rest) = piece.strip_prefix(name.as_bytes()) else {
+                        continue;
+                    };
+                    let value = match rest {
+                        [] => &[][..],
+                        [b'=', value @ ..] => value,
+                        _ => continue,
+                    };
+                    if found.is_some() {
+                        return Err(GuardError::AmbiguousToken {
+                            location: self.token_source.clone(),
+                        });
                     }
+                    found = Some(value);
                 }
                 found
             }
@@ -559,3 +573,6 @@ impl GuardError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,9 @@
 //!
 //! - Click ids ([`ClickId`], [`ClickIdGenerator`]): unique, unguessable, URL-safe, time-ordered.
 //!   Matching never requires them: postbacks may carry any id your tracker issued.
+//! - Request checks ([`Guard`] over a borrowed [`Request`]): shared-secret token in a parameter or
+//!   path segment, IP/CIDR allow-list that believes forwarded headers only from your proxies,
+//!   and (feature `signature`) HMAC-SHA256 signatures with a replay window.
 //! - No HTTP server or client, no persistence beyond memory: you own the transport and the
 //!   database.
 //!
@@ -36,6 +39,8 @@
 //!
 //! - `serde`: `Serialize`/`Deserialize` for ids (as their text form) and the crate's other
 //!   value types.
+//! - `signature`: `guard::Signature`, HMAC-SHA256 signatures over a postback's parameters with
+//!   a timestamp window (adds the `hmac` and `sha2` crates).
 //!
 //! # Performance
 //!
