@@ -61,8 +61,10 @@ mod forwarded;
 #[cfg(feature = "signature")]
 mod signature;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use time::OffsetDateTime;
 
@@ -336,6 +338,68 @@ impl Guard {
         }
     }
 
+    /// The request target with the token's value replaced by `***`, for logs and "received
+    /// postbacks" screens: keeping the raw URL would keep the secret. Borrows when there is
+    /// nothing to hide (no token configured, or none in the target).
+    ///
+    /// ```
+    /// use postback::guard::{Guard, TokenSource};
+    ///
+    /// let guard = Guard::new().with_token("s3cret").with_token_source(TokenSource::param("secure"));
+    /// assert_eq!(guard.redact("/pb?subid=abc&secure=s3cret&x=1"), "/pb?subid=abc&secure=***&x=1");
+    ///
+    /// let keitaro = Guard::new().with_token("s3cret").with_token_source(TokenSource::PathSegment(0));
+    /// assert_eq!(keitaro.redact("https://t.example/s3cret/postback?subid=abc"),
+    ///            "https://t.example/***/postback?subid=abc");
+    /// ```
+    #[must_use]
+    pub fn redact<'t>(&self, target: &'t str) -> Cow<'t, str> {
+        if self.tokens.is_empty() {
+            return Cow::Borrowed(target);
+        }
+        let request = Request::get(target);
+        let bytes = target.as_bytes();
+        let mut hide = Vec::new();
+        match &self.token_source {
+            TokenSource::Param(name) => {
+                if let Some(query) = request.query_range() {
+                    param_value_ranges(bytes, query, name.as_bytes(), &mut hide);
+                }
+            }
+            TokenSource::PathSegment(index) => {
+                hide.extend(segment_range(bytes, request.path_range(), *index));
+            }
+        }
+        if hide.is_empty() {
+            return Cow::Borrowed(target);
+        }
+        // Every hidden range starts after `=` or `/` and ends before `&`, `#`, `/`, `?` or the
+        // end, so cutting there keeps UTF-8 intact; the lossy path only guards that reasoning.
+        match String::from_utf8(mask(bytes, &hide)) {
+            Ok(text) => Cow::Owned(text),
+            Err(err) => Cow::Owned(String::from_utf8_lossy(err.as_bytes()).into_owned()),
+        }
+    }
+
+    /// A form body with the token parameter's value replaced by `***`; see
+    /// [`redact`](Guard::redact). A path-segment token is never in the body.
+    #[must_use]
+    pub fn redact_body<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        let TokenSource::Param(name) = &self.token_source else {
+            return Cow::Borrowed(body);
+        };
+        if self.tokens.is_empty() {
+            return Cow::Borrowed(body);
+        }
+        let mut hide = Vec::new();
+        param_value_ranges(body, 0..body.len(), name.as_bytes(), &mut hide);
+        if hide.is_empty() {
+            Cow::Borrowed(body)
+        } else {
+            Cow::Owned(mask(body, &hide))
+        }
+    }
+
     fn is_trusted(&self, ip: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(ip))
     }
@@ -400,6 +464,55 @@ impl Guard {
             })
         }
     }
+}
+
+const MASK: &[u8] = b"***";
+
+/// The value ranges of every non-empty `name=value` pair in `bytes[region]`.
+fn param_value_ranges(
+    bytes: &[u8],
+    region: Range<usize>,
+    name: &[u8],
+    out: &mut Vec<Range<usize>>,
+) {
+    let Some(form) = bytes.get(region.clone()) else {
+        return;
+    };
+    let mut offset = region.start;
+    for piece in form.split(|&b| b == b'&') {
+        if let Some([b'=', value @ ..]) = piece.strip_prefix(name)
+            && !value.is_empty()
+        {
+            let start = offset + name.len() + 1;
+            out.push(start..start + value.len());
+        }
+        offset += piece.len() + 1;
+    }
+}
+
+/// The range of the path segment that [`Guard::check`] reads as the token, if not empty.
+fn segment_range(bytes: &[u8], path: Range<usize>, index: usize) -> Option<Range<usize>> {
+    let mut offset = path.start;
+    for (k, segment) in bytes.get(path)?.split(|&b| b == b'/').enumerate() {
+        if k == index + 1 {
+            return (!segment.is_empty()).then(|| offset..offset + segment.len());
+        }
+        offset += segment.len() + 1;
+    }
+    None
+}
+
+/// `bytes` with each of the sorted, disjoint `ranges` replaced by [`MASK`].
+fn mask(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut kept = 0;
+    for range in ranges {
+        out.extend_from_slice(bytes.get(kept..range.start).unwrap_or_default());
+        out.extend_from_slice(MASK);
+        kept = range.end;
+    }
+    out.extend_from_slice(bytes.get(kept..).unwrap_or_default());
+    out
 }
 
 /// Compares in time that depends on the lengths only: every byte pair is visited and the
