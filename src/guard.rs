@@ -307,24 +307,32 @@ impl Guard {
         }
         let header = self.forwarded_header;
         // One pass left to right: the answer is the rightmost hop that is not a trusted proxy,
-        // which is the last such hop seen. Allocation-free, and it never looks past the
-        // header's end, however long the client made it.
+        // which is the last such hop seen. No allocation; cost linear in the header's length.
         let mut first: Option<IpAddr> = None;
         let mut untrusted: Option<Option<IpAddr>> = None;
+        let mut visit = |element: &str, hop: fn(&str) -> Option<IpAddr>| {
+            if element.trim_matches([' ', '\t']).is_empty() {
+                return;
+            }
+            let hop = hop(element).map(|ip| ip.to_canonical());
+            first = first.or(hop);
+            match hop {
+                Some(ip) if self.is_trusted(ip) => {}
+                other => untrusted = Some(other),
+            }
+        };
         for value in request.header_values(header.as_str()) {
-            for element in SplitUnquoted::new(value, b',') {
-                if element.trim_matches([' ', '\t']).is_empty() {
-                    continue;
+            match header {
+                // Quotes mean nothing in X-Forwarded-For: a client's stray `"` must not glue
+                // the hops its proxies append into one element.
+                ForwardedHeader::XForwardedFor => {
+                    value
+                        .split(',')
+                        .for_each(|e| visit(e, forwarded::parse_node));
                 }
-                let hop = match header {
-                    ForwardedHeader::XForwardedFor => forwarded::parse_node(element),
-                    ForwardedHeader::Forwarded => forwarded::forwarded_for(element),
-                }
-                .map(|ip| ip.to_canonical());
-                first = first.or(hop);
-                match hop {
-                    Some(ip) if self.is_trusted(ip) => {}
-                    other => untrusted = Some(other),
+                ForwardedHeader::Forwarded => {
+                    SplitUnquoted::new(value, b',')
+                        .for_each(|e| visit(e, forwarded::forwarded_for));
                 }
             }
         }
