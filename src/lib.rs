@@ -51,13 +51,26 @@
 
 pub mod click_id;
 pub mod guard;
+pub mod log;
+pub mod money;
+pub mod postback;
+pub mod profile;
 pub mod request;
 pub mod status;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tracker;
 
 pub use click_id::{ClickId, ClickIdGenerator, EncodedClickId, ParseClickIdError};
 pub use guard::{Guard, GuardError};
+pub use money::{Amount, Currency};
+pub use postback::{ParsePostbackError, Parser, Postback};
+pub use profile::Profile;
 pub use request::Request;
-pub use status::ConversionState;
+pub use status::{ConversionState, StatusMap};
+pub use store::{Click, ClickStore, MemoryStore, MemoryStoreError};
+pub use tracker::{Outcome, Tracker};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

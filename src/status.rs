@@ -118,3 +118,218 @@ impl<'de> serde::Deserialize<'de> for ConversionState {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// Whether words outside a [`StatusMap`] are accepted.
+///
+/// Most networks send free text (`signup`, `Hold`, `checkout`): an unknown word parses fine with
+/// no state and its raw text kept, so the tracker can report it. A few send a fixed set of codes
+/// (Affise's `1`/`2`/`3`/`5`), where anything else means a broken template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Vocabulary {
+    /// Unknown words have no state; the raw word is kept.
+    #[default]
+    Open,
+    /// Unknown words are an error (`bad_status`).
+    Closed,
+}
+
+/// A network's status words and codes, mapped onto [`ConversionState`].
+///
+/// Lookups trim surrounding whitespace and ignore ASCII case (`Approved`, ` SALE `). Codes are
+/// words too: `"2"` is whatever this map says, which is why there is one map per profile.
+///
+/// ```
+/// use postback::ConversionState;
+/// use postback::status::{StatusMap, Vocabulary};
+///
+/// let affise = StatusMap::new()
+///     .with("1", ConversionState::Approved)
+///     .with("2", ConversionState::Pending)
+///     .with_vocabulary(Vocabulary::Closed);
+/// assert_eq!(affise.get("2"), Some(ConversionState::Pending));
+/// assert_eq!(affise.get("4"), None);
+///
+/// let generic = StatusMap::generic();
+/// assert_eq!(generic.get("Chargeback"), Some(ConversionState::Reversed));
+/// assert_eq!(generic.get("lead"), Some(ConversionState::Pending));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusMap {
+    entries: Vec<(Box<str>, ConversionState)>,
+    vocabulary: Vocabulary,
+}
+
+impl StatusMap {
+    /// An empty, open map: every word parses with no state.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            vocabulary: Vocabulary::Open,
+        }
+    }
+
+    /// The broad case-insensitive dictionary of the `generic` profile.
+    ///
+    /// approved ← sale, approved, approve, confirmed, confirm, credited, paid, rebill, deposit;
+    /// pending ← pending, hold, new, wait, lead, signup, registration; rejected ← rejected,
+    /// reject, declined, decline, cancelled, canceled, cancel, trash, fake; reversed ←
+    /// chargeback, charge, reversed, refunded.
+    #[must_use]
+    pub fn generic() -> Self {
+        use ConversionState::{Approved, Pending, Rejected, Reversed};
+        Self::from_words(&[
+            (
+                Approved,
+                &[
+                    "approved",
+                    "sale",
+                    "approve",
+                    "confirmed",
+                    "confirm",
+                    "credited",
+                    "paid",
+                    "rebill",
+                    "deposit",
+                ],
+            ),
+            (
+                Pending,
+                &[
+                    "pending",
+                    "hold",
+                    "new",
+                    "wait",
+                    "lead",
+                    "signup",
+                    "registration",
+                ],
+            ),
+            (
+                Rejected,
+                &[
+                    "rejected",
+                    "reject",
+                    "declined",
+                    "decline",
+                    "cancelled",
+                    "canceled",
+                    "cancel",
+                    "trash",
+                    "fake",
+                ],
+            ),
+            (Reversed, &["chargeback", "charge", "reversed", "refunded"]),
+        ])
+    }
+
+    /// A map from groups of words, each group mapped to one state.
+    #[must_use]
+    pub fn from_words(groups: &[(ConversionState, &[&str])]) -> Self {
+        groups
+            .iter()
+            .flat_map(|(state, words)| words.iter().map(move |word| (*word, *state)))
+            .fold(Self::new(), |map, (word, state)| map.with(word, state))
+    }
+
+    /// This map with `word` (trimmed) meaning `state`; a word already present is remapped.
+    #[must_use]
+    pub fn with(mut self, word: &str, state: ConversionState) -> Self {
+        let word = word.trim();
+        match self
+            .entries
+            .iter_mut()
+            .find(|(known, _)| known.eq_ignore_ascii_case(word))
+        {
+            Some(entry) => entry.1 = state,
+            None => self.entries.push((word.into(), state)),
+        }
+        self
+    }
+
+    /// This map with the given [`Vocabulary`].
+    #[must_use]
+    pub const fn with_vocabulary(mut self, vocabulary: Vocabulary) -> Self {
+        self.vocabulary = vocabulary;
+        self
+    }
+
+    /// Whether unknown words are accepted.
+    #[must_use]
+    pub const fn vocabulary(&self) -> Vocabulary {
+        self.vocabulary
+    }
+
+    /// The state `word` means, ignoring surrounding whitespace and ASCII case.
+    #[must_use]
+    pub fn get(&self, word: &str) -> Option<ConversionState> {
+        let word = word.trim();
+        self.entries
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(word))
+            .map(|(_, state)| *state)
+    }
+
+    /// Every word and its state, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, ConversionState)> + '_ {
+        self.entries.iter().map(|(word, state)| (&**word, *state))
+    }
+
+    /// How many words the map knows.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the map knows no word.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// In config files a status map is a table of word → state plus an optional vocabulary:
+/// `{ words = { "1" = "approved", "2" = "pending" }, vocabulary = "closed" }`.
+#[cfg(feature = "serde")]
+mod status_map_serde {
+    use super::{ConversionState, StatusMap, Vocabulary};
+    use std::collections::BTreeMap;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Repr {
+        #[serde(default)]
+        words: BTreeMap<String, ConversionState>,
+        #[serde(default)]
+        vocabulary: Vocabulary,
+    }
+
+    impl serde::Serialize for StatusMap {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Repr {
+                words: self
+                    .iter()
+                    .map(|(word, state)| (word.to_owned(), state))
+                    .collect(),
+                vocabulary: self.vocabulary,
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for StatusMap {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let repr = Repr::deserialize(deserializer)?;
+            Ok(repr
+                .words
+                .iter()
+                .fold(StatusMap::new(), |map, (word, state)| {
+                    map.with(word, *state)
+                })
+                .with_vocabulary(repr.vocabulary))
+        }
+    }
+}

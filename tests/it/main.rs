@@ -1,5 +1,12 @@
 //! Integration tests over the public API only: one test crate, one module per area.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that hits an unexpected error should fail loudly at that line"
+)]
 
+mod alloc;
 mod click_id;
 mod guard;
 mod request;
+mod store;
+mod tracker;

@@ -1,0 +1,1443 @@
+//! Turning what a network's server sent into a typed [`Postback`], or an error that explains it.
+//!
+//! A postback arrives as a full URL, a request target (`/postback?…`), a bare query or a form
+//! body, written by someone else's template engine: macros left unexpanded (`{sub2}`,
+//! `%7Bsubid%7D`, `REPLACE`), values encoded twice, duplicate keys that disagree, `1.234,56` as a
+//! payout. [`Parser`] reads only the parameters its [`Profile`] names, in one pass over the query
+//! bytes, decodes each value exactly once (`+` is a space) and trims it, and borrows from the
+//! input unless a value needs decoding. Every problem is a [`ParsePostbackError`] with a stable
+//! [`code`](ParsePostbackError::code) that names the parameter and says what to check.
+//!
+//! ```
+//! use postback::ConversionState;
+//! use postback::postback::Parser;
+//!
+//! let parser = Parser::builtin("keitaro").unwrap();
+//! let pb = parser.parse("/postback?subid=1dad2cg1br22spja1&status=lead&payout=12,50&currency=usd")?;
+//! assert_eq!(pb.click_id(), "1dad2cg1br22spja1");
+//! assert_eq!(pb.state(), Some(ConversionState::Pending));
+//! assert_eq!(pb.payout().unwrap().to_string(), "12.50");
+//! assert_eq!(pb.currency().unwrap().as_str(), "USD");
+//!
+//! let err = parser.parse("/postback?subid=%7Bsubacc4%7D&status=sale").unwrap_err();
+//! assert_eq!(err.code(), "unexpanded_macro");
+//! # Ok::<(), postback::postback::ParsePostbackError>(())
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::money::{Amount, Currency, ParseAmountError};
+use crate::profile::{ClickIdShape, Profile};
+use crate::status::{ConversionState, Vocabulary};
+
+/// A fact a postback carries; each [`Profile`] names the parameters for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Field {
+    /// The click id the tracker issued.
+    ClickId,
+    /// The status word or code.
+    Status,
+    /// The payout amount.
+    Payout,
+    /// The payout's currency code.
+    Currency,
+    /// The transaction (order, conversion) id.
+    Txid,
+    /// The event or goal.
+    Event,
+    /// The shared-secret token.
+    Token,
+}
+
+impl Field {
+    /// Every field, in precedence order for error reports.
+    pub const ALL: [Self; 7] = [
+        Self::ClickId,
+        Self::Status,
+        Self::Payout,
+        Self::Currency,
+        Self::Txid,
+        Self::Event,
+        Self::Token,
+    ];
+
+    /// The stable lower-case name: `click_id`, `status`, `payout`, `currency`, `txid`, `event`,
+    /// `token`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClickId => "click_id",
+            Self::Status => "status",
+            Self::Payout => "payout",
+            Self::Currency => "currency",
+            Self::Txid => "txid",
+            Self::Event => "event",
+            Self::Token => "token",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Something odd about a postback that did not stop it from parsing; a log can show it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The value still looks percent-encoded after the one decoding round (`abc%2520def` became
+    /// `abc%20def`); it is kept as decoded once.
+    #[error(
+        "`{param}` at byte {at} still looks percent-encoded after one decoding: the sender may encode it twice"
+    )]
+    #[non_exhaustive]
+    StillEncoded {
+        /// The parameter name.
+        param: Box<str>,
+        /// Byte offset of the value in the input.
+        at: usize,
+    },
+    /// The JSON parameter held several items; only the first was read.
+    #[error("`{param}` holds {items} items: only the first was read")]
+    #[non_exhaustive]
+    ExtraJsonItems {
+        /// The parameter name.
+        param: Box<str>,
+        /// How many items it held.
+        items: usize,
+    },
+    /// The profile reads a JSON parameter, but the crate was built without the `serde` feature.
+    #[error("`{param}` holds JSON, which is read only with the `serde` feature")]
+    #[non_exhaustive]
+    JsonNotRead {
+        /// The parameter name.
+        param: Box<str>,
+    },
+}
+
+/// One parsed postback. Borrows from the input; [`Postback::into_owned`] detaches it.
+///
+/// ```
+/// use postback::postback::Postback;
+/// use postback::ConversionState;
+///
+/// let pb = Postback::new("abc").with_state(Some(ConversionState::Approved));
+/// assert_eq!(pb.click_id(), "abc");
+/// assert_eq!(pb.status(), None, "the raw word is what the network sent: nothing here");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Postback<'a> {
+    click_id: Cow<'a, str>,
+    status: Option<Cow<'a, str>>,
+    state: Option<ConversionState>,
+    payout: Option<Amount>,
+    currency: Option<Currency>,
+    txid: Option<Cow<'a, str>>,
+    event: Option<Cow<'a, str>>,
+    token: Option<Cow<'a, str>>,
+    warnings: Vec<Warning>,
+}
+
+impl<'a> Postback<'a> {
+    /// A postback with only a click id, for building one by hand (tests, replays).
+    #[must_use]
+    pub fn new(click_id: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            click_id: click_id.into(),
+            status: None,
+            state: None,
+            payout: None,
+            currency: None,
+            txid: None,
+            event: None,
+            token: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// This postback with the raw status word.
+    #[must_use]
+    pub fn with_status(mut self, status: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.status = status.map(Into::into);
+        self
+    }
+
+    /// This postback with a state.
+    #[must_use]
+    pub fn with_state(mut self, state: Option<ConversionState>) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// This postback with a payout.
+    #[must_use]
+    pub fn with_payout(mut self, payout: Option<Amount>) -> Self {
+        self.payout = payout;
+        self
+    }
+
+    /// This postback with a currency.
+    #[must_use]
+    pub fn with_currency(mut self, currency: Option<Currency>) -> Self {
+        self.currency = currency;
+        self
+    }
+
+    /// This postback with a transaction id.
+    #[must_use]
+    pub fn with_txid(mut self, txid: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.txid = txid.map(Into::into);
+        self
+    }
+
+    /// This postback with an event or goal.
+    #[must_use]
+    pub fn with_event(mut self, event: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.event = event.map(Into::into);
+        self
+    }
+
+    /// This postback with a token.
+    #[must_use]
+    pub fn with_token(mut self, token: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.token = token.map(Into::into);
+        self
+    }
+
+    /// The click id, decoded and trimmed; never empty in a parsed postback.
+    #[must_use]
+    pub fn click_id(&self) -> &str {
+        &self.click_id
+    }
+
+    /// The conversion state: the mapped status, the profile's default when no status was sent,
+    /// or `None` for a word the profile does not know.
+    #[must_use]
+    pub const fn state(&self) -> Option<ConversionState> {
+        self.state
+    }
+
+    /// The status exactly as sent (decoded and trimmed), kept even when it maps to no state.
+    #[must_use]
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
+    /// The payout, exact.
+    #[must_use]
+    pub const fn payout(&self) -> Option<Amount> {
+        self.payout
+    }
+
+    /// The currency, upper case.
+    #[must_use]
+    pub const fn currency(&self) -> Option<Currency> {
+        self.currency
+    }
+
+    /// The transaction id.
+    #[must_use]
+    pub fn txid(&self) -> Option<&str> {
+        self.txid.as_deref()
+    }
+
+    /// The event or goal.
+    #[must_use]
+    pub fn event(&self) -> Option<&str> {
+        self.event.as_deref()
+    }
+
+    /// The value of the profile's token parameter, for a guard to check.
+    #[must_use]
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// What was odd but not fatal, such as a value that still looks encoded.
+    #[must_use]
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// The same postback, owning its text, so it can outlive the request.
+    #[must_use]
+    pub fn into_owned(self) -> Postback<'static> {
+        fn own(text: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(text.into_owned())
+        }
+        Postback {
+            click_id: own(self.click_id),
+            status: self.status.map(own),
+            state: self.state,
+            payout: self.payout,
+            currency: self.currency,
+            txid: self.txid.map(own),
+            event: self.event.map(own),
+            token: self.token.map(own),
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// What is wrong with a `malformed` parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MalformedKind {
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    InvalidUtf8,
+    /// The parameter (or an alias) appears twice with different values.
+    ConflictingDuplicate,
+    /// The click id does not have the profile's shape.
+    ClickIdShape(ClickIdShape),
+    /// The input looks like a URL but is not one.
+    BadUrl,
+    /// The JSON parameter is not a JSON object (or an array of them).
+    BadJson,
+}
+
+impl fmt::Display for MalformedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadEscape => f.write_str(
+                "a `%` not followed by two hex digits: check that the sender URL-encodes the value",
+            ),
+            Self::InvalidUtf8 => {
+                f.write_str("the decoded value is not UTF-8: check the sender's character encoding")
+            }
+            Self::ConflictingDuplicate => f.write_str(
+                "sent twice with different values: check the template for a repeated parameter",
+            ),
+            Self::ClickIdShape(shape) => write!(
+                f,
+                "the click id must be {}: check that the network returns the tracker's id",
+                shape.as_str()
+            ),
+            Self::BadUrl => f.write_str("not a URL: check the scheme and host"),
+            Self::BadJson => f.write_str("not a JSON object: check the sender's JSON encoding"),
+        }
+    }
+}
+
+/// Which bound a [`ParsePostbackError::TooLong`] input crossed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// The whole input, in bytes ([`Limits::with_max_input_len`]).
+    InputLength,
+    /// The number of `&`-separated parameters ([`Limits::with_max_params`]).
+    ParamCount,
+    /// One read value after decoding, in bytes ([`Limits::with_max_value_len`]).
+    ValueLength,
+}
+
+/// Why a postback could not be parsed. [`code`](Self::code) is stable; messages may improve.
+///
+/// When several problems apply, the first in this order is reported: `malformed`,
+/// `missing_click_id`, `unexpanded_macro`, `bad_status`, `bad_payout`, `too_long` (an input
+/// longer than the input or parameter-count limit is refused before anything else is read).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParsePostbackError {
+    /// A value could not be decoded, disagrees with a duplicate, or has the wrong shape.
+    #[error("malformed `{param}` at byte {at}: {kind}")]
+    #[non_exhaustive]
+    Malformed {
+        /// The parameter name (or `url` for the input itself).
+        param: Box<str>,
+        /// Byte offset in the input.
+        at: usize,
+        /// What is wrong.
+        kind: MalformedKind,
+    },
+    /// No non-empty click id in any of the profile's click id parameters.
+    #[error(
+        "missing click id: the request has no non-empty `{param}`: check that the network's postback template sends the click macro"
+    )]
+    #[non_exhaustive]
+    MissingClickId {
+        /// The profile's click id parameters, comma separated.
+        param: Box<str>,
+    },
+    /// A placeholder the sender never replaced.
+    #[error(
+        "unexpanded macro `{text}` in `{param}` at byte {at}: the network sent the macro literally: check that it is one the network knows, in its exact case"
+    )]
+    #[non_exhaustive]
+    UnexpandedMacro {
+        /// The parameter name.
+        param: Box<str>,
+        /// The macro as found (after up to two decodings), at most 64 characters.
+        text: Box<str>,
+        /// Byte offset of the parameter's value in the input.
+        at: usize,
+    },
+    /// A status outside the profile's closed vocabulary.
+    #[error("bad status `{value}` in `{param}` at byte {at}: the profile accepts only {expected}")]
+    #[non_exhaustive]
+    BadStatus {
+        /// The parameter name.
+        param: Box<str>,
+        /// The value sent, at most 64 characters.
+        value: Box<str>,
+        /// Byte offset of the value in the input.
+        at: usize,
+        /// The accepted words, comma separated.
+        expected: Box<str>,
+    },
+    /// A payout that is not one plain number.
+    #[error(
+        "bad payout `{value}` in `{param}` at byte {at}: {source}: send one plain number such as 12.50"
+    )]
+    #[non_exhaustive]
+    BadPayout {
+        /// The parameter name.
+        param: Box<str>,
+        /// The value sent, at most 64 characters.
+        value: Box<str>,
+        /// Byte offset of the value in the input.
+        at: usize,
+        /// Why it is not an amount.
+        source: ParseAmountError,
+    },
+    /// A currency that is not a three-letter code (reported with code `bad_payout`).
+    #[error(
+        "bad currency `{value}` in `{param}` at byte {at}: send a three-letter code such as USD"
+    )]
+    #[non_exhaustive]
+    BadCurrency {
+        /// The parameter name.
+        param: Box<str>,
+        /// The value sent, at most 64 characters.
+        value: Box<str>,
+        /// Byte offset of the value in the input.
+        at: usize,
+    },
+    /// An input, parameter count or value past the parser's [`Limits`].
+    #[error(
+        "too long: {what} is {len}, over the limit of {max}: check that the request is a postback"
+    )]
+    #[non_exhaustive]
+    TooLong {
+        /// What was measured: `the input` (bytes), `the parameter count`, or a parameter name.
+        what: Box<str>,
+        /// Which bound was crossed.
+        limit: Limit,
+        /// The measured size (for the parameter count, the count at which reading stopped).
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl ParsePostbackError {
+    /// The stable code: `malformed`, `missing_click_id`, `unexpanded_macro`, `bad_status`,
+    /// `bad_payout` or `too_long`.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed { .. } => "malformed",
+            Self::MissingClickId { .. } => "missing_click_id",
+            Self::UnexpandedMacro { .. } => "unexpanded_macro",
+            Self::BadStatus { .. } => "bad_status",
+            Self::BadPayout { .. } | Self::BadCurrency { .. } => "bad_payout",
+            Self::TooLong { .. } => "too_long",
+        }
+    }
+
+    /// The parameter the error is about, when there is one.
+    #[must_use]
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            Self::Malformed { param, .. }
+            | Self::MissingClickId { param }
+            | Self::UnexpandedMacro { param, .. }
+            | Self::BadStatus { param, .. }
+            | Self::BadPayout { param, .. }
+            | Self::BadCurrency { param, .. } => Some(param),
+            Self::TooLong { what, limit, .. } => {
+                matches!(limit, Limit::ValueLength).then_some(&**what)
+            }
+        }
+    }
+
+    /// The byte offset in the input the error points at, when there is one.
+    #[must_use]
+    pub const fn at(&self) -> Option<usize> {
+        match self {
+            Self::Malformed { at, .. }
+            | Self::UnexpandedMacro { at, .. }
+            | Self::BadStatus { at, .. }
+            | Self::BadPayout { at, .. }
+            | Self::BadCurrency { at, .. } => Some(*at),
+            Self::MissingClickId { .. } | Self::TooLong { .. } => None,
+        }
+    }
+}
+
+/// Bounds on what one parse reads. Past a bound is `too_long`, never a large allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    input_bytes: usize,
+    params: usize,
+    value_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 8 KiB of input (common web-server URL limit), 256 parameters, 512-byte values (Taboola's
+    /// ~120-character click ids and 255-character sub ids fit).
+    fn default() -> Self {
+        Self {
+            input_bytes: 8 * 1024,
+            params: 256,
+            value_bytes: 512,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits with a different maximum input length in bytes.
+    #[must_use]
+    pub const fn with_max_input_len(mut self, bytes: usize) -> Self {
+        self.input_bytes = bytes;
+        self
+    }
+
+    /// These limits with a different maximum number of parameters.
+    #[must_use]
+    pub const fn with_max_params(mut self, count: usize) -> Self {
+        self.params = count;
+        self
+    }
+
+    /// These limits with a different maximum length of one read value, in bytes after decoding.
+    #[must_use]
+    pub const fn with_max_value_len(mut self, bytes: usize) -> Self {
+        self.value_bytes = bytes;
+        self
+    }
+
+    /// The maximum input length in bytes.
+    #[must_use]
+    pub const fn max_input_len(self) -> usize {
+        self.input_bytes
+    }
+
+    /// The maximum number of parameters.
+    #[must_use]
+    pub const fn max_params(self) -> usize {
+        self.params
+    }
+
+    /// The maximum length of one read value in bytes.
+    #[must_use]
+    pub const fn max_value_len(self) -> usize {
+        self.value_bytes
+    }
+}
+
+#[derive(Debug, Clone)]
+enum SharedProfile {
+    Static(&'static Profile),
+    Shared(Arc<Profile>),
+}
+
+/// A [`Profile`] plus [`Limits`]: the thing a request handler keeps and calls per request.
+///
+/// Cheap to clone and `Send + Sync`.
+///
+/// ```
+/// use postback::postback::Parser;
+///
+/// let parser = Parser::generic();
+/// let url = "https://tracker.example/postback?click_id=abc&status=approved&payout=12.50&currency=USD&txid=TX-1#ignored";
+/// let pb = parser.parse(url)?;
+/// assert_eq!((pb.click_id(), pb.txid()), ("abc", Some("TX-1")));
+///
+/// let body = b"click_id=abc&status=Hold&payout=3";
+/// assert_eq!(parser.parse_form(body)?.status(), Some("Hold"));
+/// # Ok::<(), postback::postback::ParsePostbackError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Parser {
+    profile: SharedProfile,
+    limits: Limits,
+}
+
+impl Parser {
+    /// A parser for `profile` with default [`Limits`].
+    #[must_use]
+    pub fn new(profile: Profile) -> Self {
+        Self::from(Arc::new(profile))
+    }
+
+    /// A parser for the built-in profile called `name` (see [`Profile::BUILTIN_NAMES`]).
+    #[must_use]
+    pub fn builtin(name: &str) -> Option<Self> {
+        Profile::builtin(name).map(Self::from)
+    }
+
+    /// A parser for the `generic` profile.
+    #[must_use]
+    pub fn generic() -> Self {
+        Self::from(Profile::generic())
+    }
+
+    /// This parser with other limits.
+    #[must_use]
+    pub const fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The profile this parser reads with.
+    #[must_use]
+    pub fn profile(&self) -> &Profile {
+        match &self.profile {
+            SharedProfile::Static(profile) => profile,
+            SharedProfile::Shared(profile) => profile,
+        }
+    }
+
+    /// The limits this parser enforces.
+    #[must_use]
+    pub const fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Parses a full URL (`https://host/path?query`), a request target (`/path?query`) or a bare
+    /// query (`a=1&b=2`, with or without a leading `?`). A fragment (`#…`) is ignored.
+    ///
+    /// # Errors
+    ///
+    /// One [`ParsePostbackError`], the first of: `malformed` (`click_id=%zz`, `https:///x?…`,
+    /// `click_id=a&click_id=b`), `missing_click_id` (`status=sale`, `click_id=`),
+    /// `unexpanded_macro` (`click_id={subid}`, `click_id=%7Bsubid%7D`, `click_id=REPLACE`),
+    /// `bad_status` (`status=4` for Affise), `bad_payout` (`payout=1.234,56`, `currency=usdt`),
+    /// `too_long` (input or a value past the [`Limits`]).
+    pub fn parse<'a>(&self, input: &'a str) -> Result<Postback<'a>, ParsePostbackError> {
+        parse_with(self.profile(), self.limits, input.as_bytes(), Shape::Detect)
+    }
+
+    /// Parses an `application/x-www-form-urlencoded` body. Bytes, so that invalid UTF-8 is an
+    /// error on the parameter that holds it (only if the profile reads it), not a lossy
+    /// replacement. `#` has no special meaning in a body.
+    ///
+    /// # Errors
+    ///
+    /// As [`Parser::parse`]; for example `click_id=%FF` is `malformed` (invalid UTF-8).
+    pub fn parse_form<'a>(&self, body: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
+        parse_with(self.profile(), self.limits, body, Shape::Form)
+    }
+}
+
+impl From<&'static Profile> for Parser {
+    fn from(profile: &'static Profile) -> Self {
+        Self {
+            profile: SharedProfile::Static(profile),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl From<Arc<Profile>> for Parser {
+    fn from(profile: Arc<Profile>) -> Self {
+        Self {
+            profile: SharedProfile::Shared(profile),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Profile {
+    /// Parses `input` with this profile and default [`Limits`]: see [`Parser::parse`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Parser::parse`].
+    pub fn parse<'a>(&self, input: &'a str) -> Result<Postback<'a>, ParsePostbackError> {
+        parse_with(self, Limits::default(), input.as_bytes(), Shape::Detect)
+    }
+
+    /// Parses a form body with this profile and default [`Limits`]: see [`Parser::parse_form`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Parser::parse_form`].
+    pub fn parse_form<'a>(&self, body: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
+        parse_with(self, Limits::default(), body, Shape::Form)
+    }
+
+    fn field_params(&self, field: Field) -> &[Box<str>] {
+        match field {
+            Field::ClickId => self.click_id_params(),
+            Field::Status => self.status_params(),
+            Field::Payout => self.payout_params(),
+            Field::Currency => self.currency_params(),
+            Field::Txid => self.txid_params(),
+            Field::Event => self.event_params(),
+            Field::Token => self.token_params(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Detect,
+    Form,
+}
+
+/// Longest text copied from the input into an error.
+const QUOTE_MAX: usize = 64;
+
+fn quote(text: &str) -> Box<str> {
+    text.chars().take(QUOTE_MAX).collect()
+}
+
+/// Finds the query inside `input`: `(start, end)` byte offsets.
+fn query_span(input: &[u8], shape: Shape) -> Result<(usize, usize), ParsePostbackError> {
+    if shape == Shape::Form {
+        return Ok((0, input.len()));
+    }
+    let bad_url = |at| ParsePostbackError::Malformed {
+        param: "url".into(),
+        at,
+        kind: MalformedKind::BadUrl,
+    };
+    let question_or_hash = |from: usize| {
+        input
+            .iter()
+            .skip(from)
+            .position(|&b| b == b'?' || b == b'#')
+            .map(|i| i + from)
+    };
+    let start = if input.first() == Some(&b'/') {
+        question_or_hash(0)
+    } else if let Some(after_scheme) = scheme_end(input) {
+        let host_end = input
+            .iter()
+            .skip(after_scheme)
+            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+            .map_or(input.len(), |i| i + after_scheme);
+        if host_end == after_scheme {
+            return Err(bad_url(after_scheme));
+        }
+        question_or_hash(host_end)
+    } else {
+        Some(0).filter(|_| input.first() != Some(&b'#'))
+    };
+    let Some(start) = start else {
+        return Ok((input.len(), input.len()));
+    };
+    // A `#` before any `?` means the query is empty: everything after it is fragment.
+    let start = match input.get(start) {
+        Some(b'#') => return Ok((input.len(), input.len())),
+        Some(b'?') => start + 1,
+        _ => start,
+    };
+    let end = input
+        .iter()
+        .skip(start)
+        .position(|&b| b == b'#')
+        .map_or(input.len(), |i| i + start);
+    Ok((start, end))
+}
+
+/// The offset just after `scheme://`, if `input` starts with a URL scheme.
+fn scheme_end(input: &[u8]) -> Option<usize> {
+    let first = *input.first()?;
+    if !first.is_ascii_alphabetic() {
+        return None;
+    }
+    let colon = input
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))?;
+    input.get(colon..)?.starts_with(b"://").then_some(colon + 3)
+}
+
+/// What a query key means to the profile.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Field(Field, usize),
+    Mapping,
+    Json,
+    Ignored,
+}
+
+fn target(profile: &Profile, key: &[u8]) -> Target {
+    for field in Field::ALL {
+        if let Some(i) = profile
+            .field_params(field)
+            .iter()
+            .position(|name| name.as_bytes() == key)
+        {
+            return Target::Field(field, i);
+        }
+    }
+    if profile
+        .status_mapping_params()
+        .iter()
+        .any(|p| p.param.as_bytes() == key)
+    {
+        return Target::Mapping;
+    }
+    if profile.json_param().is_some_and(|p| p.as_bytes() == key) {
+        return Target::Json;
+    }
+    Target::Ignored
+}
+
+/// Splits a query into `(key, value, value_offset)` triples, offsets relative to the input.
+fn pairs(input: &[u8], start: usize, end: usize) -> impl Iterator<Item = (&[u8], &[u8], usize)> {
+    let query = input.get(start..end).unwrap_or_default();
+    let mut offset = start;
+    query.split(|&b| b == b'&').map(move |segment| {
+        let seg_start = offset;
+        offset += segment.len() + 1;
+        match segment.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                segment.get(..eq).unwrap_or_default(),
+                segment.get(eq + 1..).unwrap_or_default(),
+                seg_start + eq + 1,
+            ),
+            None => (segment, &[][..], seg_start + segment.len()),
+        }
+    })
+}
+
+/// Why a value could not be decoded: the kind and its byte offset within the raw value.
+struct DecodeError {
+    kind: MalformedKind,
+    at: usize,
+}
+
+fn needs_decoding(raw: &[u8]) -> bool {
+    raw.iter().any(|&b| b == b'%' || b == b'+')
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// One round of form-urlencoded decoding (`+` is a space), strict about escapes and UTF-8,
+/// then trimmed. Borrows unless the value contains `%` or `+`.
+fn decode(raw: &[u8]) -> Result<Cow<'_, str>, DecodeError> {
+    if !needs_decoding(raw) {
+        return match std::str::from_utf8(raw) {
+            Ok(text) => Ok(Cow::Borrowed(text.trim())),
+            Err(e) => Err(DecodeError {
+                kind: MalformedKind::InvalidUtf8,
+                at: e.valid_up_to(),
+            }),
+        };
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    // For each decoded byte, where its source starts in `raw`, to point UTF-8 errors at input.
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let byte = raw
+                    .get(i + 1)
+                    .and_then(|&h| hex(h))
+                    .zip(raw.get(i + 2).and_then(|&l| hex(l)));
+                let Some((high, low)) = byte else {
+                    return Err(DecodeError {
+                        kind: MalformedKind::BadEscape,
+                        at: i,
+                    });
+                };
+                out.push(high << 4 | low);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(text) => {
+            let trimmed = text.trim();
+            Ok(Cow::Owned(if trimmed.len() == text.len() {
+                text
+            } else {
+                trimmed.to_owned()
+            }))
+        }
+        Err(e) => Err(DecodeError {
+            kind: MalformedKind::InvalidUtf8,
+            at: raw_offset(raw, e.utf8_error().valid_up_to()),
+        }),
+    }
+}
+
+/// The offset in `raw` of the `decoded`-th decoded byte.
+fn raw_offset(raw: &[u8], decoded: usize) -> usize {
+    let mut i = 0;
+    for _ in 0..decoded {
+        i += if raw.get(i) == Some(&b'%') { 3 } else { 1 };
+    }
+    i.min(raw.len())
+}
+
+/// Whether decoded text still holds a valid `%XX` escape.
+fn still_encoded(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes
+        .windows(3)
+        .any(|w| matches!(w, [b'%', h, l] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit()))
+}
+
+/// Length of a macro name starting at `bytes[from]`: a letter or `_`, then letters, digits,
+/// `_`, `-` or `.`.
+fn name_len(bytes: &[u8], from: usize) -> usize {
+    match bytes.get(from) {
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => {}
+        _ => return 0,
+    }
+    bytes
+        .iter()
+        .skip(from)
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        .count()
+}
+
+/// How many times `byte` repeats from `bytes[from]`, up to `max`.
+fn run(bytes: &[u8], from: usize, byte: u8, max: usize) -> usize {
+    bytes
+        .iter()
+        .skip(from)
+        .take(max)
+        .take_while(|&&b| b == byte)
+        .count()
+}
+
+/// The first placeholder of any dialect in `text`: its byte range.
+///
+/// Dialects: `{name}`, `{{name}}`, `{name:args}`, `${NAME}`, `#name#`, `[name]`, `[[name]]`,
+/// `[[[name]]]`, `!!!name!!!`, `%NAME%`, `<name>`, and the whole-value words `REPLACE` and
+/// `OPTIONAL`.
+fn find_macro(text: &str) -> Option<(usize, usize)> {
+    if text == "REPLACE" || text == "OPTIONAL" {
+        return Some((0, text.len()));
+    }
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let found = match b {
+            b'{' => {
+                let open = run(bytes, i, b'{', 2);
+                let name = name_len(bytes, i + open);
+                let mut j = i + open + name;
+                if name > 0 && bytes.get(j) == Some(&b':') {
+                    // Keitaro's `{name:args}`: anything but braces up to the close.
+                    j += bytes
+                        .iter()
+                        .skip(j)
+                        .take_while(|&&c| c != b'}' && c != b'{')
+                        .count();
+                }
+                (name > 0 && bytes.get(j) == Some(&b'}')).then(|| j + run(bytes, j, b'}', open))
+            }
+            b'[' => {
+                let open = run(bytes, i, b'[', 3);
+                let name = name_len(bytes, i + open);
+                let j = i + open + name;
+                (name > 0 && run(bytes, j, b']', open) == open).then_some(j + open)
+            }
+            b'#' | b'<' => {
+                let close = if b == b'#' { b'#' } else { b'>' };
+                let name = name_len(bytes, i + 1);
+                let j = i + 1 + name;
+                (name > 0 && bytes.get(j) == Some(&close)).then_some(j + 1)
+            }
+            b'!' if run(bytes, i, b'!', 3) == 3 => {
+                let name = name_len(bytes, i + 3);
+                let j = i + 3 + name;
+                (name > 0 && run(bytes, j, b'!', 3) == 3).then_some(j + 3)
+            }
+            b'%' => {
+                // Only upper-case names: `%TRANSACTION_ID%`, not a stray `50%off%`.
+                let name = bytes
+                    .iter()
+                    .skip(i + 1)
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || **c == b'_')
+                    .count();
+                let starts_upper = bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase);
+                let j = i + 1 + name;
+                (starts_upper && name >= 2 && bytes.get(j) == Some(&b'%')).then_some(j + 1)
+            }
+            _ => None,
+        };
+        if let Some(end) = found {
+            let start = if i > 0 && bytes.get(i - 1) == Some(&b'$') && b == b'{' {
+                i - 1
+            } else {
+                i
+            };
+            return Some((start, end));
+        }
+    }
+    None
+}
+
+/// A read value: which parameter, where, and its decoded text (or why it has none).
+#[derive(Debug)]
+struct Got<'a, 'p> {
+    param: &'p str,
+    at: usize,
+    /// Whether the raw value had a `%` (so "still encoded" can be asked).
+    encoded: bool,
+    value: Cow<'a, str>,
+}
+
+/// Everything one parse collects before deciding which error, if any, to report.
+struct State<'a, 'p> {
+    got: [Option<Got<'a, 'p>>; 7],
+    malformed: Option<ParsePostbackError>,
+    /// An escape error that is really a `%NAME%` macro; reported at `unexpanded_macro` rank.
+    escape_macro: Option<ParsePostbackError>,
+    saw_mapping: bool,
+    json: Option<(&'p str, &'a [u8], usize)>,
+    warnings: Vec<Warning>,
+}
+
+impl<'a, 'p> State<'a, 'p> {
+    fn malformed(&mut self, param: &str, at: usize, kind: MalformedKind) {
+        if self.malformed.as_ref().and_then(ParsePostbackError::at) > Some(at)
+            || self.malformed.is_none()
+        {
+            self.malformed = Some(ParsePostbackError::Malformed {
+                param: param.into(),
+                at,
+                kind,
+            });
+        }
+    }
+
+    /// Decodes `raw` for `param`, recording a decode failure.
+    fn decode(&mut self, param: &str, raw: &'a [u8], at: usize) -> Option<Cow<'a, str>> {
+        match decode(raw) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                if e.kind == MalformedKind::BadEscape
+                    && let Some(text) = std::str::from_utf8(raw.get(e.at..).unwrap_or_default())
+                        .ok()
+                        .and_then(|rest| {
+                            find_macro(rest)
+                                .filter(|(s, _)| *s == 0)
+                                .map(|(_, end)| rest.get(..end))
+                        })
+                        .flatten()
+                {
+                    self.escape_macro
+                        .get_or_insert(ParsePostbackError::UnexpandedMacro {
+                            param: param.into(),
+                            text: quote(text),
+                            at,
+                        });
+                } else {
+                    self.malformed(param, at + e.at, e.kind);
+                }
+                None
+            }
+        }
+    }
+
+    /// Records `value` for `field`, checking it against an earlier one.
+    fn offer(
+        &mut self,
+        field: Field,
+        param: &'p str,
+        at: usize,
+        encoded: bool,
+        value: Cow<'a, str>,
+    ) {
+        let slot = &mut self.got[field.index()];
+        match slot {
+            None => {
+                *slot = Some(Got {
+                    param,
+                    at,
+                    encoded,
+                    value,
+                });
+            }
+            Some(first) if first.value == value => {}
+            Some(_) => self.malformed(param, at, MalformedKind::ConflictingDuplicate),
+        }
+    }
+}
+
+fn parse_with<'a>(
+    profile: &Profile,
+    limits: Limits,
+    input: &'a [u8],
+    shape: Shape,
+) -> Result<Postback<'a>, ParsePostbackError> {
+    if input.len() > limits.input_bytes {
+        return Err(ParsePostbackError::TooLong {
+            what: "the input".into(),
+            limit: Limit::InputLength,
+            len: input.len(),
+            max: limits.input_bytes,
+        });
+    }
+    let (start, end) = query_span(input, shape)?;
+    let mut st = State {
+        got: Default::default(),
+        malformed: None,
+        escape_macro: None,
+        saw_mapping: false,
+        json: None,
+        warnings: Vec::new(),
+    };
+    let mut raw_first: [Option<&'a [u8]>; 7] = [None; 7];
+    for (count, (key, raw, at)) in pairs(input, start, end).enumerate() {
+        if count >= limits.params {
+            return Err(ParsePostbackError::TooLong {
+                what: "the parameter count".into(),
+                limit: Limit::ParamCount,
+                len: count + 1,
+                max: limits.params,
+            });
+        }
+        if key.is_empty() {
+            continue;
+        }
+        let decoded_key;
+        let key = if needs_decoding(key) {
+            // Rare: a sender that encodes parameter names. Undecodable names match nothing.
+            decoded_key = decode(key).ok();
+            decoded_key.as_deref().map_or(&b""[..], str::as_bytes)
+        } else {
+            key
+        };
+        match target(profile, key) {
+            Target::Field(field, i) => {
+                let param: &str = profile.field_params(field).get(i).map_or("", |name| name);
+                // The same raw bytes again cannot conflict: skip decoding them twice.
+                if raw_first[field.index()] == Some(raw) {
+                    continue;
+                }
+                raw_first[field.index()].get_or_insert(raw);
+                if let Some(value) = st.decode(param, raw, at) {
+                    st.offer(field, param, at, raw.contains(&b'%'), value);
+                }
+            }
+            Target::Mapping => st.saw_mapping = true,
+            Target::Json => {
+                let param = profile.json_param().unwrap_or_default();
+                if st.json.is_none() {
+                    st.json = Some((param, raw, at));
+                }
+            }
+            Target::Ignored => {}
+        }
+    }
+    if let Some((param, raw, at)) = st.json {
+        read_json(profile, &mut st, param, raw, at);
+    }
+    let mapped_state = if st.saw_mapping {
+        mapped_state(profile, &mut st, input, start, end)
+    } else {
+        None
+    };
+    finish(profile, limits, st, mapped_state)
+}
+
+/// The state the request's own mapping parameters give its status word, if any.
+fn mapped_state<'a>(
+    profile: &Profile,
+    st: &mut State<'a, '_>,
+    input: &'a [u8],
+    start: usize,
+    end: usize,
+) -> Option<ConversionState> {
+    let word = st.got[Field::Status.index()]
+        .as_ref()
+        .map(|got| got.value.clone())
+        .filter(|word| !word.is_empty())?;
+    let mut found = None;
+    for (key, raw, at) in pairs(input, start, end) {
+        let Some(mapping) = profile
+            .status_mapping_params()
+            .iter()
+            .find(|p| p.param.as_bytes() == key)
+        else {
+            continue;
+        };
+        let Some(list) = st.decode(&mapping.param, raw, at) else {
+            continue;
+        };
+        if found.is_none()
+            && list
+                .split([',', ';'])
+                .any(|listed| listed.trim().eq_ignore_ascii_case(&word))
+        {
+            found = Some(mapping.state);
+        }
+    }
+    found
+}
+
+#[cfg(feature = "serde")]
+fn read_json<'a, 'p>(
+    profile: &'p Profile,
+    st: &mut State<'a, 'p>,
+    param: &'p str,
+    raw: &'a [u8],
+    at: usize,
+) {
+    use serde_json::Value;
+    let Some(text) = st.decode(param, raw, at) else {
+        return;
+    };
+    if text.is_empty() {
+        return;
+    }
+    let object = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(object)) => object,
+        Ok(Value::Array(items)) => {
+            if items.len() > 1 {
+                st.warnings.push(Warning::ExtraJsonItems {
+                    param: param.into(),
+                    items: items.len(),
+                });
+            }
+            match items.into_iter().next() {
+                Some(Value::Object(object)) => object,
+                None => return,
+                Some(_) => {
+                    st.malformed(param, at, MalformedKind::BadJson);
+                    return;
+                }
+            }
+        }
+        _ => {
+            st.malformed(param, at, MalformedKind::BadJson);
+            return;
+        }
+    };
+    for field in Field::ALL {
+        for name in profile.field_params(field) {
+            let text = match object.get(&**name) {
+                None | Some(Value::Null) => continue,
+                Some(Value::String(text)) => text.trim().to_owned(),
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::Bool(b)) => b.to_string(),
+                Some(Value::Array(_) | Value::Object(_)) => {
+                    st.malformed(param, at, MalformedKind::BadJson);
+                    continue;
+                }
+            };
+            if !text.is_empty() {
+                st.offer(field, name, at, false, Cow::Owned(text));
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "serde"))]
+fn read_json<'a, 'p>(
+    _profile: &'p Profile,
+    st: &mut State<'a, 'p>,
+    param: &'p str,
+    _raw: &'a [u8],
+    _at: usize,
+) {
+    st.warnings.push(Warning::JsonNotRead {
+        param: param.into(),
+    });
+}
+
+/// The macro in a value, looking through one more decoding when it still looks encoded.
+fn macro_in(got: &Got<'_, '_>, warnings: &mut Vec<Warning>) -> Option<Box<str>> {
+    if let Some((s, e)) = find_macro(&got.value) {
+        return Some(quote(got.value.get(s..e).unwrap_or_default()));
+    }
+    if got.encoded && still_encoded(&got.value) {
+        if let Ok(twice) = decode(got.value.as_bytes())
+            && let Some((s, e)) = find_macro(&twice)
+        {
+            return Some(quote(twice.get(s..e).unwrap_or_default()));
+        }
+        warnings.push(Warning::StillEncoded {
+            param: got.param.into(),
+            at: got.at,
+        });
+    }
+    None
+}
+
+/// Rank 4: the state, or `bad_status` for a word outside a closed vocabulary.
+fn resolve_state(
+    profile: &Profile,
+    status: Option<&Got<'_, '_>>,
+    mapped_state: Option<ConversionState>,
+) -> Result<Option<ConversionState>, ParsePostbackError> {
+    let Some(got) = status else {
+        return Ok(profile.default_state());
+    };
+    let state = mapped_state.or_else(|| profile.status_map().get(&got.value));
+    if state.is_none() && profile.status_map().vocabulary() == Vocabulary::Closed {
+        let expected: Vec<&str> = profile.status_map().iter().map(|(w, _)| w).collect();
+        return Err(ParsePostbackError::BadStatus {
+            param: got.param.into(),
+            value: quote(&got.value),
+            at: got.at,
+            expected: expected.join(", ").into(),
+        });
+    }
+    Ok(state)
+}
+
+/// Rank 5: payout and currency, or `bad_payout`.
+fn read_money(
+    payout: Option<Got<'_, '_>>,
+    currency: Option<Got<'_, '_>>,
+) -> Result<(Option<Amount>, Option<Currency>), ParsePostbackError> {
+    let payout =
+        match payout.filter(|got| !got.value.is_empty()) {
+            None => None,
+            Some(got) => Some(got.value.parse::<Amount>().map_err(|source| {
+                ParsePostbackError::BadPayout {
+                    param: got.param.into(),
+                    value: quote(&got.value),
+                    at: got.at,
+                    source,
+                }
+            })?),
+        };
+    let currency =
+        match currency.filter(|got| !got.value.is_empty()) {
+            None => None,
+            Some(got) => Some(got.value.parse::<Currency>().map_err(|_| {
+                ParsePostbackError::BadCurrency {
+                    param: got.param.into(),
+                    value: quote(&got.value),
+                    at: got.at,
+                }
+            })?),
+        };
+    Ok((payout, currency))
+}
+
+fn finish<'a>(
+    profile: &Profile,
+    limits: Limits,
+    mut st: State<'a, '_>,
+    mapped_state: Option<ConversionState>,
+) -> Result<Postback<'a>, ParsePostbackError> {
+    let mut macros: [Option<Box<str>>; 7] = Default::default();
+    for (slot, got) in macros.iter_mut().zip(&st.got) {
+        if let Some(got) = got {
+            *slot = macro_in(got, &mut st.warnings);
+        }
+    }
+    // Rank 1: malformed, including a click id of the wrong shape (unless it is a macro).
+    if let Some(err) = st.malformed {
+        return Err(err);
+    }
+    let shape = profile.click_id_shape();
+    if let Some(got) = &st.got[Field::ClickId.index()]
+        && macros[Field::ClickId.index()].is_none()
+        && !got.value.is_empty()
+        && !shape.matches(&got.value)
+    {
+        return Err(ParsePostbackError::Malformed {
+            param: got.param.into(),
+            at: got.at,
+            kind: MalformedKind::ClickIdShape(shape),
+        });
+    }
+    // Rank 2: missing click id.
+    let click_missing = st.got[Field::ClickId.index()]
+        .as_ref()
+        .is_none_or(|got| got.value.is_empty());
+    let click_escape_macro = matches!(&st.escape_macro,
+        Some(ParsePostbackError::UnexpandedMacro { param, .. })
+            if profile.click_id_params().iter().any(|p| p == param));
+    if click_missing && !click_escape_macro {
+        return Err(ParsePostbackError::MissingClickId {
+            param: profile.click_id_params().join(",").into(),
+        });
+    }
+    // Rank 3: unexpanded macros, in field order.
+    if let Some(err) = st.escape_macro {
+        return Err(err);
+    }
+    // The token is a secret for the guard to judge, not a value the tracker reads.
+    for (got, text) in st.got.iter().zip(macros).take(Field::ALL.len() - 1) {
+        if let (Some(got), Some(text)) = (got, text) {
+            return Err(ParsePostbackError::UnexpandedMacro {
+                param: got.param.into(),
+                text,
+                at: got.at,
+            });
+        }
+    }
+    let [click, status, payout, currency, txid, event, token] = st.got;
+    let Some(click) = click else {
+        return Err(ParsePostbackError::MissingClickId {
+            param: profile.click_id_params().join(",").into(),
+        });
+    };
+    let status = status.filter(|got| !got.value.is_empty());
+    let state = resolve_state(profile, status.as_ref(), mapped_state)?;
+    let (payout, currency) = read_money(payout, currency)?;
+    // Rank 6: values past the length limit.
+    let text_fields = [
+        Some(&click),
+        status.as_ref(),
+        txid.as_ref(),
+        event.as_ref(),
+        token.as_ref(),
+    ];
+    if let Some(got) = text_fields
+        .into_iter()
+        .flatten()
+        .find(|got| got.value.len() > limits.value_bytes)
+    {
+        return Err(ParsePostbackError::TooLong {
+            what: format!("`{}`", got.param).into(),
+            limit: Limit::ValueLength,
+            len: got.value.len(),
+            max: limits.value_bytes,
+        });
+    }
+    let text = |got: Option<Got<'a, '_>>| got.map(|g| g.value).filter(|v| !v.is_empty());
+    Ok(Postback {
+        click_id: click.value,
+        status: status.map(|g| g.value),
+        state,
+        payout,
+        currency,
+        txid: text(txid),
+        event: text(event),
+        token: text(token),
+        warnings: st.warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests;

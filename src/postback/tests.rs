@@ -1,0 +1,67 @@
+//! Unit tests of the private helpers: macro finding, decoding, query location.
+
+use super::{Shape, decode, find_macro, query_span, still_encoded};
+
+#[test]
+fn finds_every_dialect() {
+    for (text, want) in [
+        ("{subid}", "{subid}"),
+        ("x{{clickid}}y", "{{clickid}}"),
+        (
+            "{_date:Y-m-d H:i:s,Europe/Kyiv}",
+            "{_date:Y-m-d H:i:s,Europe/Kyiv}",
+        ),
+        ("a${SUBID}", "${SUBID}"),
+        ("#s2#", "#s2#"),
+        ("[subid]", "[subid]"),
+        ("[[subid]]", "[[subid]]"),
+        ("[[[payment_sum]]]", "[[[payment_sum]]]"),
+        ("!!!clickRef!!!", "!!!clickRef!!!"),
+        ("%TRANSACTION_ID%", "%TRANSACTION_ID%"),
+        ("<orderid>", "<orderid>"),
+        ("REPLACE", "REPLACE"),
+        ("OPTIONAL", "OPTIONAL"),
+        ("{sub-5}", "{sub-5}"),
+    ] {
+        let (s, e) = find_macro(text).unwrap_or_else(|| panic!("no macro in {text}"));
+        assert_eq!(&text[s..e], want, "{text}");
+    }
+}
+
+#[test]
+fn plain_values_are_not_macros() {
+    for text in [
+        "abc", "TX-99812", "50%off%", "a{", "{}", "{1}", "#123#", "[]", "!!x!!", "replace", "<>",
+        "a<b",
+    ] {
+        assert_eq!(find_macro(text), None, "{text}");
+    }
+}
+
+#[test]
+fn decode_borrows_plain_values_and_trims() {
+    assert!(matches!(
+        decode(b" abc "),
+        Ok(std::borrow::Cow::Borrowed("abc"))
+    ));
+    assert_eq!(decode(b"a+b%20c").ok().as_deref(), Some("a b c"));
+    assert_eq!(decode(b"abc%2520def").ok().as_deref(), Some("abc%20def"));
+    assert!(still_encoded("abc%20def"));
+    assert_eq!(decode(b"ab%zz").err().map(|e| e.at), Some(2));
+    assert_eq!(decode(b"ab%F").err().map(|e| e.at), Some(2));
+    assert_eq!(decode(b"a%20%FF").err().map(|e| e.at), Some(4));
+}
+
+#[test]
+fn query_span_handles_each_shape() {
+    fn span(s: &str) -> Result<&str, crate::ParsePostbackError> {
+        query_span(s.as_bytes(), Shape::Detect).map(|(a, b)| &s[a..b])
+    }
+    assert_eq!(span("https://h.example/p?a=1#f").ok(), Some("a=1"));
+    assert_eq!(span("https://h.example?a=1").ok(), Some("a=1"));
+    assert_eq!(span("/postback?a=1&b=2").ok(), Some("a=1&b=2"));
+    assert_eq!(span("/postback#x?a=1").ok(), Some(""));
+    assert_eq!(span("?a=1").ok(), Some("a=1"));
+    assert_eq!(span("a=1&u=https://x/?y").ok(), Some("a=1&u=https://x/?y"));
+    assert!(span("https:///p?a=1").is_err());
+}

@@ -1,0 +1,584 @@
+//! Which parameters a postback sender uses, and what its status words mean.
+//!
+//! Every tracker and network names the same few facts differently: the click id is `subid` for
+//! Keitaro, `cid` for Voluum, `CJEVENT` for CJ; `2` is pending to Affise and approved in BeMob's
+//! example. A [`Profile`] writes one sender's conventions down as data, so the parser
+//! ([`crate::postback::Parser`]) stays one piece of code. The built-in profiles
+//! ([`Profile::builtin`]) cover well-known senders; your own load from config with `serde`.
+//!
+//! Parameter names are matched exactly (case-sensitive), as the senders' servers do.
+
+use std::sync::LazyLock;
+
+use crate::status::{ConversionState, StatusMap, Vocabulary};
+
+/// A shape every click id of a profile must have; a violation is `malformed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum ClickIdShape {
+    /// Any non-empty text.
+    #[default]
+    Any,
+    /// Decimal digits only, not zero (Prosper202's subids).
+    PositiveInteger,
+}
+
+impl ClickIdShape {
+    /// Whether `id` has this shape.
+    ///
+    /// ```
+    /// use postback::profile::ClickIdShape;
+    ///
+    /// assert!(ClickIdShape::PositiveInteger.matches("42"));
+    /// assert!(!ClickIdShape::PositiveInteger.matches("0"));
+    /// assert!(!ClickIdShape::PositiveInteger.matches("4a"));
+    /// ```
+    #[must_use]
+    pub fn matches(self, id: &str) -> bool {
+        match self {
+            Self::Any => !id.is_empty(),
+            Self::PositiveInteger => {
+                !id.is_empty()
+                    && id.bytes().all(|b| b.is_ascii_digit())
+                    && id.bytes().any(|b| b != b'0')
+            }
+        }
+    }
+
+    /// A short description for error messages.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Any => "any text",
+            Self::PositiveInteger => "a positive integer",
+        }
+    }
+}
+
+/// A per-request mapping parameter: its value lists the sender's words that mean `state`.
+///
+/// Keitaro's `sale_status=lead,approved` says "in this request, `lead` and `approved` mean a
+/// sale"; the lists win over the profile's own words.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct StatusParam {
+    /// The parameter name, such as `sale_status`.
+    pub param: Box<str>,
+    /// The state its listed words mean.
+    pub state: ConversionState,
+}
+
+/// One sender's postback conventions: parameter names, status words and id shape.
+///
+/// Profiles are immutable once built, `Send + Sync`, and cheap to share (`Arc<Profile>` or the
+/// `&'static` built-ins).
+///
+/// ```
+/// use postback::ConversionState;
+/// use postback::profile::Profile;
+/// use postback::status::StatusMap;
+///
+/// let mine = Profile::new("my_network", "clickid")
+///     .with_status_param("state")
+///     .with_payout_param("amount")
+///     .with_status_map(StatusMap::new().with("ok", ConversionState::Approved));
+/// assert_eq!(&*mine.click_id_params()[0], "clickid");
+///
+/// let keitaro = Profile::builtin("keitaro").unwrap();
+/// assert_eq!(&*keitaro.click_id_params()[0], "subid");
+/// assert_eq!(keitaro.default_state(), Some(ConversionState::Approved));
+/// ```
+///
+/// In a config file (with the `serde` feature), only `name` and `click_id` are required:
+///
+/// ```toml
+/// name = "my_network"
+/// click_id = ["clickid", "click_id"]
+/// status = ["state"]
+/// payout = ["amount"]
+/// statuses = { words = { ok = "approved", "2" = "pending" }, vocabulary = "closed" }
+/// status_params = [{ param = "sale_status", state = "approved" }]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Profile {
+    name: Box<str>,
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "non_empty_names"))]
+    click_id: Box<[Box<str>]>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    status: Box<[Box<str>]>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    payout: Box<[Box<str>]>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    currency: Box<[Box<str>]>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    txid: Box<[Box<str>]>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    event: Box<[Box<str>]>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    token: Box<[Box<str>]>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    statuses: StatusMap,
+    #[cfg_attr(feature = "serde", serde(default))]
+    default_state: Option<ConversionState>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    click_id_shape: ClickIdShape,
+    #[cfg_attr(feature = "serde", serde(default))]
+    status_params: Box<[StatusParam]>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    json_param: Option<Box<str>>,
+}
+
+#[cfg(feature = "serde")]
+fn non_empty_names<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Box<[Box<str>]>, D::Error> {
+    let names = <Box<[Box<str>]> as serde::Deserialize>::deserialize(deserializer)?;
+    if names.iter().any(|name| !name.trim().is_empty()) {
+        Ok(names)
+    } else {
+        Err(serde::de::Error::custom(
+            "`click_id` must name at least one parameter",
+        ))
+    }
+}
+
+fn push(list: &mut Box<[Box<str>]>, name: &str) {
+    let mut names = std::mem::take(list).into_vec();
+    names.push(name.into());
+    *list = names.into_boxed_slice();
+}
+
+impl Profile {
+    /// A profile that reads the click id from `click_id_param` and nothing else yet.
+    #[must_use]
+    pub fn new(name: &str, click_id_param: &str) -> Self {
+        Self {
+            name: name.into(),
+            click_id: Box::new([click_id_param.into()]),
+            status: Box::default(),
+            payout: Box::default(),
+            currency: Box::default(),
+            txid: Box::default(),
+            event: Box::default(),
+            token: Box::default(),
+            statuses: StatusMap::new(),
+            default_state: None,
+            click_id_shape: ClickIdShape::Any,
+            status_params: Box::default(),
+            json_param: None,
+        }
+    }
+
+    /// Also read the click id from `param` (an alias; duplicates must agree).
+    #[must_use]
+    pub fn with_click_id_param(mut self, param: &str) -> Self {
+        push(&mut self.click_id, param);
+        self
+    }
+
+    /// Read the status word from `param` (call again for an alias).
+    #[must_use]
+    pub fn with_status_param(mut self, param: &str) -> Self {
+        push(&mut self.status, param);
+        self
+    }
+
+    /// Read the payout from `param` (call again for an alias).
+    #[must_use]
+    pub fn with_payout_param(mut self, param: &str) -> Self {
+        push(&mut self.payout, param);
+        self
+    }
+
+    /// Read the currency code from `param` (call again for an alias).
+    #[must_use]
+    pub fn with_currency_param(mut self, param: &str) -> Self {
+        push(&mut self.currency, param);
+        self
+    }
+
+    /// Read the transaction id from `param` (call again for an alias).
+    #[must_use]
+    pub fn with_txid_param(mut self, param: &str) -> Self {
+        push(&mut self.txid, param);
+        self
+    }
+
+    /// Read the event or goal from `param` (call again for an alias).
+    #[must_use]
+    pub fn with_event_param(mut self, param: &str) -> Self {
+        push(&mut self.event, param);
+        self
+    }
+
+    /// Read the shared-secret token from `param` (call again for an alias).
+    #[must_use]
+    pub fn with_token_param(mut self, param: &str) -> Self {
+        push(&mut self.token, param);
+        self
+    }
+
+    /// Map status words with `statuses` (its vocabulary decides whether unknown words fail).
+    #[must_use]
+    pub fn with_status_map(mut self, statuses: StatusMap) -> Self {
+        self.statuses = statuses;
+        self
+    }
+
+    /// The state of a postback that sends no status, or an empty one.
+    #[must_use]
+    pub fn with_default_state(mut self, state: Option<ConversionState>) -> Self {
+        self.default_state = state;
+        self
+    }
+
+    /// Require every click id to have `shape`.
+    #[must_use]
+    pub fn with_click_id_shape(mut self, shape: ClickIdShape) -> Self {
+        self.click_id_shape = shape;
+        self
+    }
+
+    /// Let the request's own `param` (a `,` or `;` separated list of words) say which words
+    /// mean `state`, before the profile's status map is consulted.
+    #[must_use]
+    pub fn with_status_mapping_param(mut self, param: &str, state: ConversionState) -> Self {
+        let mut params = std::mem::take(&mut self.status_params).into_vec();
+        params.push(StatusParam {
+            param: param.into(),
+            state,
+        });
+        self.status_params = params.into_boxed_slice();
+        self
+    }
+
+    /// Also read fields from `param`, whose value is a URL-encoded JSON object (or an array
+    /// whose first element is one) keyed by the profile's parameter names, as Post Affiliate
+    /// Pro's `sale=` is. Read only with the `serde` feature.
+    #[must_use]
+    pub fn with_json_param(mut self, param: &str) -> Self {
+        self.json_param = Some(param.into());
+        self
+    }
+
+    /// The profile's name, such as `keitaro`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The click id parameter names, first the main one, then aliases.
+    #[must_use]
+    pub fn click_id_params(&self) -> &[Box<str>] {
+        &self.click_id
+    }
+
+    /// The status parameter names.
+    #[must_use]
+    pub fn status_params(&self) -> &[Box<str>] {
+        &self.status
+    }
+
+    /// The payout parameter names.
+    #[must_use]
+    pub fn payout_params(&self) -> &[Box<str>] {
+        &self.payout
+    }
+
+    /// The currency parameter names.
+    #[must_use]
+    pub fn currency_params(&self) -> &[Box<str>] {
+        &self.currency
+    }
+
+    /// The transaction id parameter names.
+    #[must_use]
+    pub fn txid_params(&self) -> &[Box<str>] {
+        &self.txid
+    }
+
+    /// The event or goal parameter names.
+    #[must_use]
+    pub fn event_params(&self) -> &[Box<str>] {
+        &self.event
+    }
+
+    /// The token parameter names.
+    #[must_use]
+    pub fn token_params(&self) -> &[Box<str>] {
+        &self.token
+    }
+
+    /// The status words this profile knows.
+    #[must_use]
+    pub const fn status_map(&self) -> &StatusMap {
+        &self.statuses
+    }
+
+    /// The state when no status is sent: Keitaro assumes a sale, most profiles have none.
+    #[must_use]
+    pub const fn default_state(&self) -> Option<ConversionState> {
+        self.default_state
+    }
+
+    /// The shape click ids must have.
+    #[must_use]
+    pub const fn click_id_shape(&self) -> ClickIdShape {
+        self.click_id_shape
+    }
+
+    /// The per-request mapping parameters, such as Keitaro's `sale_status`.
+    #[must_use]
+    pub fn status_mapping_params(&self) -> &[StatusParam] {
+        &self.status_params
+    }
+
+    /// The parameter holding URL-encoded JSON, if any.
+    #[must_use]
+    pub fn json_param(&self) -> Option<&str> {
+        self.json_param.as_deref()
+    }
+
+    /// The names of the built-in profiles, in the order [`Profile::builtins`] yields them.
+    pub const BUILTIN_NAMES: [&'static str; 21] = [
+        "keitaro",
+        "binom",
+        "voluum",
+        "redtrack",
+        "bemob",
+        "clickflare",
+        "peerclick",
+        "funnelflux",
+        "prosper202",
+        "affise",
+        "affise_reach",
+        "tune",
+        "everflow",
+        "cake",
+        "scaleo",
+        "trackier",
+        "offer18",
+        "cj",
+        "post_affiliate_pro",
+        "taboola",
+        "generic",
+    ];
+
+    /// The built-in profile called `name` (one of [`Profile::BUILTIN_NAMES`]).
+    ///
+    /// ```
+    /// use postback::profile::Profile;
+    ///
+    /// let affise = Profile::builtin("affise").unwrap();
+    /// let names: Vec<&str> = affise.click_id_params().iter().map(|n| &**n).collect();
+    /// assert_eq!(names, ["clickid", "click_id"]);
+    /// assert!(Profile::builtin("nope").is_none());
+    /// ```
+    #[must_use]
+    pub fn builtin(name: &str) -> Option<&'static Self> {
+        BUILTINS.iter().find(|profile| &*profile.name == name)
+    }
+
+    /// Every built-in profile.
+    pub fn builtins() -> impl Iterator<Item = &'static Self> {
+        BUILTINS.iter()
+    }
+
+    /// The `generic` profile: `click_id`, `status`, `payout`, `currency`, `txid`, `event` or
+    /// `goal`, `token`, with [`StatusMap::generic`].
+    #[must_use]
+    pub fn generic() -> &'static Self {
+        &GENERIC
+    }
+}
+
+static GENERIC: LazyLock<Profile> = LazyLock::new(|| {
+    Profile::new("generic", "click_id")
+        .with_status_param("status")
+        .with_payout_param("payout")
+        .with_currency_param("currency")
+        .with_txid_param("txid")
+        .with_event_param("event")
+        .with_event_param("goal")
+        .with_token_param("token")
+        .with_status_map(StatusMap::generic())
+});
+
+static BUILTINS: LazyLock<Vec<Profile>> = LazyLock::new(|| {
+    Profile::BUILTIN_NAMES
+        .iter()
+        .map(|name| builtin_profile(name))
+        .collect()
+});
+
+/// The facts behind each built-in profile are in the crate's domain notes (§2, §4, §5, §10).
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table row per built-in profile reads best as one match"
+)]
+fn builtin_profile(name: &str) -> Profile {
+    use ConversionState::{Approved, Pending, Rejected, Reversed};
+    let words = StatusMap::from_words;
+    match name {
+        "keitaro" => Profile::new(name, "subid")
+            .with_status_param("status")
+            .with_payout_param("payout")
+            .with_payout_param("revenue")
+            .with_currency_param("currency")
+            .with_txid_param("tid")
+            .with_status_map(words(&[
+                (Pending, &["lead"]),
+                (Approved, &["sale", "rebill"]),
+                (Rejected, &["rejected"]),
+            ]))
+            .with_default_state(Some(Approved))
+            .with_status_mapping_param("sale_status", Approved)
+            .with_status_mapping_param("lead_status", Pending)
+            .with_status_mapping_param("rejected_status", Rejected),
+        "binom" => Profile::new(name, "cnv_id")
+            .with_status_param("cnv_status")
+            .with_payout_param("payout")
+            .with_currency_param("cnv_currency")
+            .with_status_map(StatusMap::generic()),
+        "voluum" => Profile::new(name, "cid")
+            .with_payout_param("payout")
+            .with_currency_param("currency")
+            .with_txid_param("txid")
+            .with_event_param("et"),
+        "redtrack" => Profile::new(name, "clickid")
+            .with_status_param("status")
+            .with_payout_param("sum")
+            .with_txid_param("rdtk_event_id")
+            .with_event_param("type")
+            .with_status_map(words(&[
+                (Pending, &["pending"]),
+                (Approved, &["approved"]),
+                (Rejected, &["declined"]),
+            ])),
+        "bemob" => Profile::new(name, "cid")
+            .with_status_param("status")
+            .with_payout_param("payout")
+            .with_txid_param("txid")
+            .with_status_map(
+                StatusMap::generic()
+                    .with("1", Pending)
+                    .with("2", Approved)
+                    .with("3", Rejected)
+                    .with("4", Reversed),
+            ),
+        "clickflare" => Profile::new(name, "click_id")
+            .with_click_id_param("cid")
+            .with_payout_param("payout")
+            .with_txid_param("txid"),
+        "peerclick" => Profile::new(name, "cid")
+            .with_status_param("status")
+            .with_payout_param("payout")
+            .with_currency_param("currency")
+            .with_txid_param("txid")
+            .with_status_map(StatusMap::generic()),
+        "funnelflux" => Profile::new(name, "hit")
+            .with_payout_param("rev")
+            .with_txid_param("tx"),
+        "prosper202" => Profile::new(name, "subid")
+            .with_click_id_param("sid")
+            .with_click_id_shape(ClickIdShape::PositiveInteger)
+            .with_status_param("status")
+            .with_payout_param("amount")
+            .with_txid_param("txid")
+            .with_txid_param("transaction_id")
+            .with_txid_param("transactionid")
+            .with_txid_param("order_id")
+            .with_txid_param("orderid")
+            .with_txid_param("oid")
+            .with_status_map(words(&[(Reversed, &["reversed"])])),
+        "affise" => Profile::new(name, "clickid")
+            .with_click_id_param("click_id")
+            .with_status_param("status")
+            .with_payout_param("sum")
+            .with_txid_param("action_id")
+            .with_event_param("goal")
+            .with_token_param("secure")
+            .with_status_map(
+                words(&[
+                    (Approved, &["1"]),
+                    (Pending, &["2", "5"]),
+                    (Rejected, &["3"]),
+                ])
+                .with_vocabulary(Vocabulary::Closed),
+            ),
+        "affise_reach" => Profile::new(name, "click_id")
+            .with_status_param("status")
+            .with_payout_param("sale_amount")
+            .with_txid_param("event_id")
+            .with_token_param("secure")
+            .with_status_map(
+                words(&[
+                    (Approved, &["1"]),
+                    (Pending, &["2", "4"]),
+                    (Rejected, &["3"]),
+                ])
+                .with_vocabulary(Vocabulary::Closed),
+            ),
+        "tune" => Profile::new(name, "transaction_id")
+            .with_payout_param("amount")
+            .with_token_param("security_token"),
+        "everflow" => Profile::new(name, "transaction_id")
+            .with_payout_param("amount")
+            .with_txid_param("order_id")
+            .with_token_param("verification_token"),
+        "cake" => Profile::new(name, "r")
+            .with_payout_param("p")
+            .with_txid_param("t")
+            .with_event_param("e"),
+        "scaleo" => Profile::new(name, "click_id")
+            .with_status_param("conv_status")
+            .with_event_param("goal_id")
+            .with_token_param("token")
+            .with_status_map(words(&[
+                (Approved, &["approved"]),
+                (Pending, &["pending"]),
+                (Rejected, &["rejected", "trash"]),
+            ]))
+            .with_status_mapping_param("approved_status", Approved)
+            .with_status_mapping_param("pending_status", Pending)
+            .with_status_mapping_param("rejected_status", Rejected)
+            .with_status_mapping_param("trash_status", Rejected),
+        "trackier" => Profile::new(name, "click_id")
+            .with_status_param("status")
+            .with_payout_param("revenue")
+            .with_currency_param("currency")
+            .with_txid_param("txn_id")
+            .with_status_map(words(&[
+                (Approved, &["approved"]),
+                (Pending, &["pending"]),
+                (Rejected, &["rejected", "cancelled"]),
+            ])),
+        "offer18" => Profile::new(name, "tid")
+            .with_payout_param("sale")
+            .with_event_param("event"),
+        "cj" => Profile::new(name, "CJEVENT")
+            .with_currency_param("CURRENCY")
+            .with_txid_param("OID"),
+        "post_affiliate_pro" => Profile::new(name, "visitorId")
+            .with_json_param("sale")
+            .with_status_param("s")
+            .with_payout_param("t")
+            .with_currency_param("cr")
+            .with_txid_param("o")
+            .with_status_map(
+                words(&[(Approved, &["A"]), (Pending, &["P"]), (Rejected, &["D"])])
+                    .with_vocabulary(Vocabulary::Closed),
+            ),
+        "taboola" => Profile::new(name, "click-id")
+            .with_payout_param("revenue")
+            .with_currency_param("currency")
+            .with_txid_param("orderid")
+            .with_event_param("name"),
+        _ => GENERIC.clone(),
+    }
+}
