@@ -61,8 +61,10 @@ mod forwarded;
 #[cfg(feature = "signature")]
 mod signature;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use time::OffsetDateTime;
 
@@ -73,17 +75,18 @@ pub use forwarded::ForwardedHeader;
 pub use signature::Signature;
 
 use crate::Request;
-use decode::{Plus, RawParams};
+use decode::Plus;
 use forwarded::SplitUnquoted;
 
 /// Where a request carries its shared-secret token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TokenSource {
-    /// A query parameter with this name, or a form body parameter if the query has none
-    /// (`token`, `secure`, `security_token`, …). The name is matched as sent, case-sensitively
-    /// and without decoding; the value is decoded once as form data (`+` is a space, `%XX` a
-    /// byte) and compared as bytes.
+    /// A parameter with this name in the query or the form body (`token`, `secure`,
+    /// `security_token`, …); it must appear once in all. The name is matched as sent,
+    /// case-sensitively and without decoding; the value is decoded once as form data (`+` is a
+    /// space, `%XX` a byte; a `%` without two hex digits stays as it is) and compared as bytes,
+    /// so `%2541` is the three characters `%41`, never `A`.
     Param(Box<str>),
     /// The path segment at this index, counting from 0 after the leading `/`: Keitaro's
     /// `/<key>/postback` is segment 0. The segment is percent-decoded once; `+` is itself.
@@ -304,24 +307,32 @@ impl Guard {
         }
         let header = self.forwarded_header;
         // One pass left to right: the answer is the rightmost hop that is not a trusted proxy,
-        // which is the last such hop seen. Allocation-free, and it never looks past the
-        // header's end, however long the client made it.
+        // which is the last such hop seen. No allocation; cost linear in the header's length.
         let mut first: Option<IpAddr> = None;
         let mut untrusted: Option<Option<IpAddr>> = None;
+        let mut visit = |element: &str, hop: fn(&str) -> Option<IpAddr>| {
+            if element.trim_matches([' ', '\t']).is_empty() {
+                return;
+            }
+            let hop = hop(element).map(|ip| ip.to_canonical());
+            first = first.or(hop);
+            match hop {
+                Some(ip) if self.is_trusted(ip) => {}
+                other => untrusted = Some(other),
+            }
+        };
         for value in request.header_values(header.as_str()) {
-            for element in SplitUnquoted::new(value, b',') {
-                if element.trim_matches([' ', '\t']).is_empty() {
-                    continue;
+            match header {
+                // Quotes mean nothing in X-Forwarded-For: a client's stray `"` must not glue
+                // the hops its proxies append into one element.
+                ForwardedHeader::XForwardedFor => {
+                    value
+                        .split(',')
+                        .for_each(|e| visit(e, forwarded::parse_node));
                 }
-                let hop = match header {
-                    ForwardedHeader::XForwardedFor => forwarded::parse_node(element),
-                    ForwardedHeader::Forwarded => forwarded::forwarded_for(element),
-                }
-                .map(|ip| ip.to_canonical());
-                first = first.or(hop);
-                match hop {
-                    Some(ip) if self.is_trusted(ip) => {}
-                    other => untrusted = Some(other),
+                ForwardedHeader::Forwarded => {
+                    SplitUnquoted::new(value, b',')
+                        .for_each(|e| visit(e, forwarded::forwarded_for));
                 }
             }
         }
@@ -335,6 +346,68 @@ impl Guard {
         }
     }
 
+    /// The request target with the token's value replaced by `***`, for logs and "received
+    /// postbacks" screens: keeping the raw URL would keep the secret. Borrows when there is
+    /// nothing to hide (no token configured, or none in the target).
+    ///
+    /// ```
+    /// use postback::guard::{Guard, TokenSource};
+    ///
+    /// let guard = Guard::new().with_token("s3cret").with_token_source(TokenSource::param("secure"));
+    /// assert_eq!(guard.redact("/pb?subid=abc&secure=s3cret&x=1"), "/pb?subid=abc&secure=***&x=1");
+    ///
+    /// let keitaro = Guard::new().with_token("s3cret").with_token_source(TokenSource::PathSegment(0));
+    /// assert_eq!(keitaro.redact("https://t.example/s3cret/postback?subid=abc"),
+    ///            "https://t.example/***/postback?subid=abc");
+    /// ```
+    #[must_use]
+    pub fn redact<'t>(&self, target: &'t str) -> Cow<'t, str> {
+        if self.tokens.is_empty() {
+            return Cow::Borrowed(target);
+        }
+        let request = Request::get(target);
+        let bytes = target.as_bytes();
+        let mut hide = Vec::new();
+        match &self.token_source {
+            TokenSource::Param(name) => {
+                if let Some(query) = request.query_range() {
+                    param_value_ranges(bytes, query, name.as_bytes(), &mut hide);
+                }
+            }
+            TokenSource::PathSegment(index) => {
+                hide.extend(segment_range(bytes, request.path_range(), *index));
+            }
+        }
+        if hide.is_empty() {
+            return Cow::Borrowed(target);
+        }
+        // Every hidden range starts after `=` or `/` and ends before `&`, `#`, `/`, `?` or the
+        // end, so cutting there keeps UTF-8 intact; the lossy path only guards that reasoning.
+        match String::from_utf8(mask(bytes, &hide)) {
+            Ok(text) => Cow::Owned(text),
+            Err(err) => Cow::Owned(String::from_utf8_lossy(err.as_bytes()).into_owned()),
+        }
+    }
+
+    /// A form body with the token parameter's value replaced by `***`; see
+    /// [`redact`](Guard::redact). A path-segment token is never in the body.
+    #[must_use]
+    pub fn redact_body<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        let TokenSource::Param(name) = &self.token_source else {
+            return Cow::Borrowed(body);
+        };
+        if self.tokens.is_empty() {
+            return Cow::Borrowed(body);
+        }
+        let mut hide = Vec::new();
+        param_value_ranges(body, 0..body.len(), name.as_bytes(), &mut hide);
+        if hide.is_empty() {
+            Cow::Borrowed(body)
+        } else {
+            Cow::Owned(mask(body, &hide))
+        }
+    }
+
     fn is_trusted(&self, ip: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(ip))
     }
@@ -342,17 +415,30 @@ impl Guard {
     fn check_token(&self, request: &Request<'_>) -> Result<(), GuardError> {
         let raw: Option<&[u8]> = match &self.token_source {
             TokenSource::Param(name) => {
-                let query = request.query().unwrap_or("").as_bytes();
+                let query = request.query().unwrap_or("");
+                // `str::split` on a char finds `&` with a vectorised search; most pieces are
+                // then rejected by their first bytes without looking for `=`.
+                let in_query = query.split('&').map(str::as_bytes);
+                let in_body = request
+                    .body()
+                    .into_iter()
+                    .flat_map(|b| b.split(|&c| c == b'&'));
                 let mut found = None;
-                for (param, value) in RawParams::new(query, request.body()) {
-                    if param == name.as_bytes() {
-                        if found.is_some() {
-                            return Err(GuardError::AmbiguousToken {
-                                location: self.token_source.clone(),
-                            });
-                        }
-                        found = Some(value);
+                for piece in in_query.chain(in_body) {
+                    let Some(rest) = piece.strip_prefix(name.as_bytes()) else {
+                        continue;
+                    };
+                    let value = match rest {
+                        [] => &[][..],
+                        [b'=', value @ ..] => value,
+                        _ => continue,
+                    };
+                    if found.is_some() {
+                        return Err(GuardError::AmbiguousToken {
+                            location: self.token_source.clone(),
+                        });
                     }
+                    found = Some(value);
                 }
                 found
             }
@@ -386,6 +472,55 @@ impl Guard {
             })
         }
     }
+}
+
+const MASK: &[u8] = b"***";
+
+/// The value ranges of every non-empty `name=value` pair in `bytes[region]`.
+fn param_value_ranges(
+    bytes: &[u8],
+    region: Range<usize>,
+    name: &[u8],
+    out: &mut Vec<Range<usize>>,
+) {
+    let Some(form) = bytes.get(region.clone()) else {
+        return;
+    };
+    let mut offset = region.start;
+    for piece in form.split(|&b| b == b'&') {
+        if let Some([b'=', value @ ..]) = piece.strip_prefix(name)
+            && !value.is_empty()
+        {
+            let start = offset + name.len() + 1;
+            out.push(start..start + value.len());
+        }
+        offset += piece.len() + 1;
+    }
+}
+
+/// The range of the path segment that [`Guard::check`] reads as the token, if not empty.
+fn segment_range(bytes: &[u8], path: Range<usize>, index: usize) -> Option<Range<usize>> {
+    let mut offset = path.start;
+    for (k, segment) in bytes.get(path)?.split(|&b| b == b'/').enumerate() {
+        if k == index + 1 {
+            return (!segment.is_empty()).then(|| offset..offset + segment.len());
+        }
+        offset += segment.len() + 1;
+    }
+    None
+}
+
+/// `bytes` with each of the sorted, disjoint `ranges` replaced by [`MASK`].
+fn mask(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut kept = 0;
+    for range in ranges {
+        out.extend_from_slice(bytes.get(kept..range.start).unwrap_or_default());
+        out.extend_from_slice(MASK);
+        kept = range.end;
+    }
+    out.extend_from_slice(bytes.get(kept..).unwrap_or_default());
+    out
 }
 
 /// Compares in time that depends on the lengths only: every byte pair is visited and the
@@ -559,3 +694,6 @@ impl GuardError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,7 +13,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use time::OffsetDateTime;
 
 use crate::postback::Postback;
-use crate::request::Request;
 use crate::tracker::Outcome;
 
 /// The most bytes of a request's target and body an entry keeps; longer ones are cut and
@@ -35,18 +34,22 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
-    /// An entry for `request`, received at `received_at`. Its sequence number is set when it
-    /// is pushed.
+    /// An entry for a request received at `received_at` from `peer` (the client behind your
+    /// proxies, when known). Pass the target and body with secrets redacted
+    /// ([`Guard::redact`](crate::Guard::redact)): the log shows them to people. Its sequence
+    /// number is set when it is pushed.
     #[must_use]
     pub fn new(
-        request: &Request<'_>,
         received_at: OffsetDateTime,
+        peer: Option<IpAddr>,
+        target: &str,
+        body: Option<&[u8]>,
         outcome: Outcome,
         postback: Option<Postback<'static>>,
         hint: Option<String>,
     ) -> Self {
-        let (target, cut_target) = bounded(request.target().as_bytes());
-        let (body, cut_body) = match request.body() {
+        let (target, cut_target) = bounded(target.as_bytes());
+        let (body, cut_body) = match body {
             Some(body) => {
                 let (text, cut) = bounded(body);
                 (Some(text), cut)
@@ -56,7 +59,7 @@ impl LogEntry {
         Self {
             seq: 0,
             received_at,
-            peer: request.peer(),
+            peer,
             target,
             body,
             truncated: cut_target || cut_body,

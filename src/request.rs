@@ -24,6 +24,7 @@
 //! ```
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 /// A borrowed view of one incoming postback request.
 ///
@@ -119,13 +120,12 @@ impl<'a> Request<'a> {
     /// A URL with an empty path (`https://track.example?subid=abc`) has the path `/`.
     #[must_use]
     pub fn path(&self) -> &'a str {
-        let rest = strip_scheme_and_authority(self.target);
-        let end = rest.find(['?', '#']).unwrap_or(rest.len());
-        let path = rest.get(..end).unwrap_or(rest);
-        if path.is_empty() && rest.len() != self.target.len() {
-            "/"
-        } else {
-            path
+        let range = self.path_range();
+        let is_url = range.start > 0;
+        match self.target.get(range) {
+            Some("") if is_url => "/",
+            Some(path) => path,
+            None => "",
         }
     }
 
@@ -133,8 +133,22 @@ impl<'a> Request<'a> {
     /// target has no `?`.
     #[must_use]
     pub fn query(&self) -> Option<&'a str> {
-        let before_fragment = self.target.split('#').next().unwrap_or(self.target);
-        before_fragment.split_once('?').map(|(_, query)| query)
+        self.target.get(self.query_range()?)
+    }
+
+    /// Byte range of the path in the target (empty, not `/`, for `https://host?x`).
+    pub(crate) fn path_range(&self) -> Range<usize> {
+        let rest = strip_scheme_and_authority(self.target);
+        let start = self.target.len() - rest.len();
+        let len = rest.find(['?', '#']).unwrap_or(rest.len());
+        start..start + len
+    }
+
+    /// Byte range of the query in the target, after `?` and before any `#`.
+    pub(crate) fn query_range(&self) -> Option<Range<usize>> {
+        let end = self.target.find('#').unwrap_or(self.target.len());
+        let question = self.target.get(..end)?.find('?')?;
+        Some(question + 1..end)
     }
 
     /// The form body, if the request was built with [`Request::post`].
@@ -180,7 +194,8 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Drops `scheme://authority` from a full URL; returns an origin-form target unchanged.
+/// Drops `scheme://authority` from a full URL; returns an origin-form target unchanged. The
+/// result is always a suffix of `target`.
 fn strip_scheme_and_authority(target: &str) -> &str {
     if target.starts_with('/') {
         return target;

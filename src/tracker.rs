@@ -403,9 +403,15 @@ impl<S: ClickStore> Tracker<S> {
         let (outcome, postback) = self.evaluate(request, now);
         if self.log.capacity() > 0 {
             let hint = hint(&outcome, postback.as_ref());
+            // The log is shown to people: keep the token out of it, and name the client
+            // behind trusted proxies rather than the proxy.
+            let peer = self.guard.client_ip(request).ok().or(request.peer());
+            let body = request.body().map(|b| self.guard.redact_body(b));
             self.log.push(LogEntry::new(
-                request,
                 now,
+                peer,
+                &self.guard.redact(request.target()),
+                body.as_deref(),
                 outcome.clone(),
                 postback.map(Postback::into_owned),
                 hint,

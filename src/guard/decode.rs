@@ -60,6 +60,7 @@ pub(super) fn hex_value(b: u8) -> Option<u8> {
 
 /// The raw (undecoded) `name=value` pairs of the query, then of the form body. Empty pairs
 /// (`a=1&&b=2`) are skipped; a pair without `=` has an empty value.
+#[cfg(feature = "signature")]
 pub(super) struct RawParams<'a> {
     /// What is left of the query; `None` once it is used up.
     query: Option<&'a [u8]>,
@@ -67,6 +68,7 @@ pub(super) struct RawParams<'a> {
     body: Option<&'a [u8]>,
 }
 
+#[cfg(feature = "signature")]
 impl<'a> RawParams<'a> {
     pub(super) fn new(query: &'a [u8], body: Option<&'a [u8]>) -> Self {
         RawParams {
@@ -77,6 +79,7 @@ impl<'a> RawParams<'a> {
 }
 
 /// Cuts the next `&`-separated piece off `rest`.
+#[cfg(feature = "signature")]
 fn next_piece<'a>(rest: &mut Option<&'a [u8]>) -> Option<&'a [u8]> {
     let text = (*rest)?;
     if let Some(amp) = text.iter().position(|&b| b == b'&') {
@@ -88,6 +91,7 @@ fn next_piece<'a>(rest: &mut Option<&'a [u8]>) -> Option<&'a [u8]> {
     }
 }
 
+#[cfg(feature = "signature")]
 impl<'a> Iterator for RawParams<'a> {
     type Item = (&'a [u8], &'a [u8]);
 

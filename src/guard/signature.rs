@@ -31,8 +31,9 @@ use crate::Request;
 ///
 /// So `?ts=1700000000&b=x y&a=1&sig=…` is signed as `a=1&b=x+y&ts=1700000000`, however the
 /// sender ordered or encoded it. The path and the host are not signed: give each endpoint its
-/// own key if that matters to you. Python senders get the same bytes from
-/// `urllib.parse.urlencode(sorted(params))`.
+/// own key if that matters to you. A Python sender gets the same bytes from
+/// `urlencode(sorted(pairs), safe="*").replace("~", "%7E")` (Python keeps `~`, form encoding
+/// does not); the crate's tests check Python-made signatures.
 ///
 /// # Replay
 ///

@@ -277,6 +277,61 @@ fn token_errors_name_the_place_but_never_the_secret() {
     );
 }
 
+#[test]
+fn redact_hides_the_token_for_logs() {
+    let guard = Guard::new()
+        .with_token(SECRET)
+        .with_token_source(TokenSource::param("secure"));
+    let cases = [
+        (
+            "/pb?subid=abc&secure=9f2c7a51d0e84b6f",
+            "/pb?subid=abc&secure=***",
+        ),
+        (
+            "/pb?secure=guess&subid=abc#secure=x",
+            "/pb?secure=***&subid=abc#secure=x",
+        ),
+        ("/pb?secure=a&secure=b", "/pb?secure=***&secure=***"),
+        ("/pb?secure=J%C3%BCrgen+x&x=1", "/pb?secure=***&x=1"),
+        (
+            "https://t.example/pb?xsecure=1&secure_x=2&secure=&secure",
+            "https://t.example/pb?xsecure=1&secure_x=2&secure=&secure",
+        ),
+        ("/secure=1?a=1", "/secure=1?a=1"),
+        ("/pb?ü=1&secure=ü", "/pb?ü=1&secure=***"),
+    ];
+    for (target, want) in cases {
+        assert_eq!(guard.redact(target), want, "{target}");
+    }
+    assert!(matches!(
+        guard.redact("/pb?subid=abc"),
+        std::borrow::Cow::Borrowed(_)
+    ));
+    let body = format!("subid=abc&secure={SECRET}");
+    assert_eq!(
+        &*guard.redact_body(body.as_bytes()),
+        b"subid=abc&secure=***"
+    );
+
+    let path = Guard::new()
+        .with_token(SECRET)
+        .with_token_source(TokenSource::PathSegment(1));
+    assert_eq!(
+        path.redact("/t/9f2c/postback?secure=1"),
+        "/t/***/postback?secure=1"
+    );
+    assert_eq!(
+        path.redact("https://h.example/t/k?x"),
+        "https://h.example/t/***?x"
+    );
+    assert_eq!(path.redact("/t"), "/t");
+    assert_eq!(path.redact("/t//x"), "/t//x");
+    assert_eq!(&*path.redact_body(b"token=1"), b"token=1");
+
+    // Nothing is hidden when no token is configured: there is no secret to leak.
+    assert_eq!(Guard::new().redact("/pb?token=1"), "/pb?token=1");
+}
+
 // ---- addresses ----
 
 #[test]
@@ -719,6 +774,7 @@ proptest! {
             prop_assert!(!err.to_string().contains(SECRET));
         }
         let _ = guard.client_ip(&req);
+        let _ = (guard.redact(&target), guard.redact_body(body.as_deref().unwrap_or_default()));
         let _ = (req.path(), req.query());
     }
 
@@ -739,6 +795,23 @@ proptest! {
         let target = format!("/pb?subid=x&token={encoded}");
         let err = guard.check(&Request::get(&target), now()).unwrap_err();
         prop_assert_eq!(err.code(), "bad_token");
+    }
+
+    #[test]
+    fn redact_leaves_no_token_value(
+        pieces in proptest::collection::vec(("(token|tokens|xtoken|a|)", "(=[a-z0-9%+ü]{0,6})?"), 0..8),
+        fragment in "(#[a-z=&]{0,6})?",
+    ) {
+        let query: Vec<String> = pieces.iter().map(|(n, v)| format!("{n}{v}")).collect();
+        let target = format!("/pb?{}{fragment}", query.join("&"));
+        let redacted = Guard::new().with_token("k").redact(&target).into_owned();
+        let query = redacted.split('#').next().unwrap().split_once('?').unwrap().1;
+        for piece in query.split('&') {
+            if let Some(value) = piece.strip_prefix("token=") {
+                prop_assert!(value.is_empty() || value == "***", "{} -> {}", target, redacted);
+            }
+        }
+        prop_assert_eq!(redacted.matches('&').count(), target.matches('&').count());
     }
 
     #[test]
