@@ -453,7 +453,7 @@ impl<'s> Linter<'s, '_> {
                     .get(name_start)
                     .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_');
                 let is_key = bytes.get(end) == Some(&b'=');
-                (named && closed && !is_key).then(|| (end, name_start..j))
+                (named && closed && !is_key).then_some((end, name_start..j))
             });
             match found {
                 Some((end, name)) => {
