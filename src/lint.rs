@@ -219,8 +219,9 @@ impl<'a> LintContext<'a> {
 /// Placeholder words trackers print into templates for the user to replace.
 const PLACEHOLDER_WORDS: [&str; 2] = ["REPLACE", "OPTIONAL"];
 
-/// Encoded macro delimiters, longest first: `%7B` is `{`, `%5B` `[`, `%23` `#`, `%3C` `<`.
-const ENCODED_DELIMITERS: [(&str, &str); 9] = [
+/// Encoded macro delimiters, longest first: `%7B` is `{`, `%5B` `[`, `%23` `#`. (An encoded
+/// `<b>` is more often HTML than a macro, so `%3C…%3E` is left alone.)
+const ENCODED_DELIMITERS: [(&str, &str); 8] = [
     ("%21%21%21", "%21%21%21"),
     ("%5B%5B%5B", "%5D%5D%5D"),
     ("%5B%5B", "%5D%5D"),
@@ -229,7 +230,6 @@ const ENCODED_DELIMITERS: [(&str, &str); 9] = [
     ("%7B", "%7D"),
     ("%5B", "%5D"),
     ("%23", "%23"),
-    ("%3C", "%3E"),
 ];
 
 /// Checks `template` (a template or a pasted postback URL) and returns its findings in the
@@ -446,7 +446,14 @@ impl<'s> Linter<'s, '_> {
                 let closed = src
                     .get(j..j + close.len())
                     .is_some_and(|c| c.eq_ignore_ascii_case(close));
-                (j > name_start && closed).then(|| (j + close.len(), name_start..j))
+                let end = j + close.len();
+                // A name starts with a letter or `_` (`%5B0%5D` is an index), and an encoded
+                // bracket before `=` is a PHP-style array key (`f%5Bname%5D=x`), not a macro.
+                let named = bytes
+                    .get(name_start)
+                    .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_');
+                let is_key = bytes.get(end) == Some(&b'=');
+                (named && closed && !is_key).then_some((end, name_start..j))
             });
             match found {
                 Some((end, name)) => {

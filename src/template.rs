@@ -305,6 +305,10 @@ fn state_from_word(word: &str) -> Option<ConversionState> {
 
 /// A source of macro values: maps, slices of pairs, and closures.
 ///
+/// Maps and slices lend their values, so expansion copies them straight into the output.
+/// Closures return owned or `'static` values (`String`, `&'static str`, [`ConversionState`],
+/// `Value<'static>`); to lend borrowed data from a struct of your own, implement the trait.
+///
 /// ```
 /// use postback::template::{Template, Value};
 /// use postback::ConversionState;
