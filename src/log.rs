@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use time::OffsetDateTime;
@@ -154,14 +155,10 @@ fn bounded(bytes: &[u8]) -> (Box<str>, bool) {
 #[derive(Debug)]
 pub struct PostbackLog {
     capacity: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    entries: VecDeque<LogEntry>,
-    seen: u64,
-    evicted: u64,
+    entries: Mutex<VecDeque<LogEntry>>,
+    // Counters live outside the lock so that a tracker keeping no entries takes no lock.
+    seen: AtomicU64,
+    evicted: AtomicU64,
 }
 
 impl PostbackLog {
@@ -173,13 +170,15 @@ impl PostbackLog {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            inner: Mutex::new(Inner::default()),
+            entries: Mutex::new(VecDeque::new()),
+            seen: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<LogEntry>> {
         // Entries are pushed and popped whole; a panic elsewhere cannot leave one half-written.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The most entries it keeps.
@@ -190,46 +189,45 @@ impl PostbackLog {
 
     /// Adds an entry, evicting the oldest when full, and returns its sequence number.
     pub fn push(&self, mut entry: LogEntry) -> u64 {
-        let mut inner = self.lock();
-        inner.seen += 1;
-        entry.seq = inner.seen;
         if self.capacity == 0 {
-            inner.evicted += 1;
-            return entry.seq;
+            return self.count_unkept();
         }
-        while inner.entries.len() >= self.capacity {
-            inner.entries.pop_front();
-            inner.evicted += 1;
+        let mut entries = self.lock();
+        // Numbered under the lock, so entries are in sequence order.
+        entry.seq = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        let seq = entry.seq;
+        while entries.len() >= self.capacity {
+            entries.pop_front();
+            self.evicted.fetch_add(1, Ordering::Relaxed);
         }
-        inner.entries.push_back(entry);
-        inner.seen
+        entries.push_back(entry);
+        seq
     }
 
     /// Counts a postback that was handled without building an entry (capacity 0).
-    pub(crate) fn count_unkept(&self) {
-        let mut inner = self.lock();
-        inner.seen += 1;
-        inner.evicted += 1;
+    pub(crate) fn count_unkept(&self) -> u64 {
+        self.evicted.fetch_add(1, Ordering::Relaxed);
+        self.seen.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// A copy of the entries kept now, oldest first.
     #[must_use]
     pub fn entries(&self) -> Vec<LogEntry> {
-        self.lock().entries.iter().cloned().collect()
+        self.lock().iter().cloned().collect()
     }
 
     /// The newest `n` entries, oldest first.
     #[must_use]
     pub fn last(&self, n: usize) -> Vec<LogEntry> {
-        let inner = self.lock();
-        let skip = inner.entries.len().saturating_sub(n);
-        inner.entries.iter().skip(skip).cloned().collect()
+        let entries = self.lock();
+        let skip = entries.len().saturating_sub(n);
+        entries.iter().skip(skip).cloned().collect()
     }
 
     /// How many entries it keeps now.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().len()
     }
 
     /// Whether it keeps no entry.
@@ -241,13 +239,13 @@ impl PostbackLog {
     /// How many postbacks it has seen in all.
     #[must_use]
     pub fn seen(&self) -> u64 {
-        self.lock().seen
+        self.seen.load(Ordering::Relaxed)
     }
 
     /// How many entries were evicted (or never kept) because of the bound.
     #[must_use]
     pub fn evicted(&self) -> u64 {
-        self.lock().evicted
+        self.evicted.load(Ordering::Relaxed)
     }
 
     /// Writes the kept entries as JSON lines, oldest first (feature `serde`).

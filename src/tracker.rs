@@ -417,7 +417,7 @@ impl<S: ClickStore> Tracker<S> {
                 hint,
             ));
         } else {
-            self.log.count_unkept();
+            let _ = self.log.count_unkept();
         }
         outcome
     }
