@@ -35,11 +35,13 @@ fn fire() -> impl Strategy<Value = Fire> {
         })
 }
 
+/// (click, txid) -> (state, payout, accepted postbacks)
+type Conversions = BTreeMap<(usize, Option<&'static str>), (ConversionState, Option<u8>, usize)>;
+
 /// The rules, written as plainly as possible.
 #[derive(Default)]
 struct Model {
-    // (click, txid) -> (state, payout, accepted postbacks)
-    conversions: BTreeMap<(usize, Option<&'static str>), (ConversionState, Option<u8>, usize)>,
+    conversions: Conversions,
 }
 
 impl Model {
@@ -96,10 +98,12 @@ fn url(f: &Fire) -> String {
     let click = CLICKS.get(f.click).copied().unwrap_or("click-unknown");
     let mut url = format!("/pb?click_id={click}&status={}", f.state);
     if let Some(txid) = f.txid {
-        url.push_str(&format!("&txid={txid}"));
+        url += "&txid=";
+        url += txid;
     }
     if let Some(payout) = f.payout {
-        url.push_str(&format!("&payout={payout}"));
+        url += "&payout=";
+        url += &payout.to_string();
     }
     url
 }
