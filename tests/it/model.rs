@@ -131,7 +131,7 @@ proptest! {
                 let key = ConversionKey::for_postback(*txid, None);
                 let c = stored.iter().find(|c| c.key == key).unwrap();
                 prop_assert_eq!(c.state, *state);
-                prop_assert_eq!(c.payout.map(|p| p.units()), payout.map(i64::from));
+                prop_assert_eq!(c.payout.map(postback::Amount::units), payout.map(i64::from));
                 prop_assert_eq!(c.history.len(), *accepted, "history of {}/{:?}", click, txid);
             }
         }
