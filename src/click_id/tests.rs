@@ -4,7 +4,10 @@ use super::*;
 fn decode_table_is_the_inverse_of_the_alphabet() {
     for (value, &c) in ALPHABET.iter().enumerate() {
         assert_eq!(usize::from(DECODE[usize::from(c)]), value);
-        assert_eq!(usize::from(DECODE[usize::from(c.to_ascii_uppercase())]), value);
+        assert_eq!(
+            usize::from(DECODE[usize::from(c.to_ascii_uppercase())]),
+            value
+        );
     }
     let valid = DECODE.iter().filter(|&&d| d != INVALID).count();
     assert_eq!(valid, 32 + 22, "digits once, 22 letters in two cases");
