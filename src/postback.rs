@@ -29,7 +29,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::money::{Amount, Currency, ParseAmountError};
-use crate::profile::{ClickIdShape, Profile};
+use crate::profile::{ClickIdShape, Profile, Slot};
 use crate::status::{ConversionState, Vocabulary};
 
 /// A fact a postback carries; each [`Profile`] names the parameters for it.
@@ -626,7 +626,13 @@ impl Parser {
     /// `bad_status` (`status=4` for Affise), `bad_payout` (`payout=1.234,56`, `currency=usdt`),
     /// `too_long` (input or a value past the [`Limits`]).
     pub fn parse<'a>(&self, input: &'a str) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(self.profile(), self.limits, input.as_bytes(), Shape::Detect)
+        parse_with(
+            self.profile(),
+            self.limits,
+            input.as_bytes(),
+            Some(input),
+            Shape::Detect,
+        )
     }
 
     /// Parses an `application/x-www-form-urlencoded` body. Bytes, so that invalid UTF-8 is an
@@ -637,7 +643,7 @@ impl Parser {
     ///
     /// As [`Parser::parse`]; for example `click_id=%FF` is `malformed` (invalid UTF-8).
     pub fn parse_form<'a>(&self, body: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(self.profile(), self.limits, body, Shape::Form)
+        parse_with(self.profile(), self.limits, body, None, Shape::Form)
     }
 }
 
@@ -666,7 +672,13 @@ impl Profile {
     ///
     /// As [`Parser::parse`].
     pub fn parse<'a>(&self, input: &'a str) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(self, Limits::default(), input.as_bytes(), Shape::Detect)
+        parse_with(
+            self,
+            Limits::default(),
+            input.as_bytes(),
+            Some(input),
+            Shape::Detect,
+        )
     }
 
     /// Parses a form body with this profile and default [`Limits`]: see [`Parser::parse_form`].
@@ -675,7 +687,7 @@ impl Profile {
     ///
     /// As [`Parser::parse_form`].
     pub fn parse_form<'a>(&self, body: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(self, Limits::default(), body, Shape::Form)
+        parse_with(self, Limits::default(), body, None, Shape::Form)
     }
 
     fn field_params(&self, field: Field) -> &[Box<str>] {
@@ -704,16 +716,12 @@ fn quote(text: &str) -> Box<str> {
     text.chars().take(QUOTE_MAX).collect()
 }
 
-/// Finds the query inside `input`: `(start, end)` byte offsets.
-fn query_span(input: &[u8], shape: Shape) -> Result<(usize, usize), ParsePostbackError> {
+/// Where the query starts inside `input` (`input.len()` when there is none). Its end is found
+/// by the scan ([`Segments`]): the first `#`, or the end of the input.
+fn query_start(input: &[u8], shape: Shape) -> Result<usize, ParsePostbackError> {
     if shape == Shape::Form {
-        return Ok((0, input.len()));
+        return Ok(0);
     }
-    let bad_url = |at| ParsePostbackError::Malformed {
-        param: "url".into(),
-        at,
-        kind: MalformedKind::BadUrl,
-    };
     let question_or_hash = |from: usize| {
         input
             .iter()
@@ -730,27 +738,30 @@ fn query_span(input: &[u8], shape: Shape) -> Result<(usize, usize), ParsePostbac
             .position(|&b| matches!(b, b'/' | b'?' | b'#'))
             .map_or(input.len(), |i| i + after_scheme);
         if host_end == after_scheme {
-            return Err(bad_url(after_scheme));
+            return Err(ParsePostbackError::Malformed {
+                param: "url".into(),
+                at: after_scheme,
+                kind: MalformedKind::BadUrl,
+            });
         }
         question_or_hash(host_end)
     } else {
-        Some(0).filter(|_| input.first() != Some(&b'#'))
-    };
-    let Some(start) = start else {
-        return Ok((input.len(), input.len()));
+        // A bare query, or a relative target without the leading slash (`gpb.php?subid=1`):
+        // a `?` before any `=`, `&` or `#` ends a path.
+        match input
+            .iter()
+            .position(|&b| matches!(b, b'?' | b'=' | b'&' | b'#'))
+        {
+            Some(at) if input.get(at) == Some(&b'?') => Some(at),
+            _ => Some(0),
+        }
     };
     // A `#` before any `?` means the query is empty: everything after it is fragment.
-    let start = match input.get(start) {
-        Some(b'#') => return Ok((input.len(), input.len())),
-        Some(b'?') => start + 1,
-        _ => start,
-    };
-    let end = input
-        .iter()
-        .skip(start)
-        .position(|&b| b == b'#')
-        .map_or(input.len(), |i| i + start);
-    Ok((start, end))
+    Ok(match start.map(|at| (at, input.get(at))) {
+        None | Some((_, Some(b'#'))) => input.len(),
+        Some((at, Some(b'?'))) => at + 1,
+        Some((at, _)) => at,
+    })
 }
 
 /// The offset just after `scheme://`, if `input` starts with a URL scheme.
@@ -767,52 +778,157 @@ fn scheme_end(input: &[u8]) -> Option<usize> {
 
 /// What a query key means to the profile.
 #[derive(Debug, Clone, Copy)]
-enum Target {
-    Field(Field, usize),
+enum Target<'p> {
+    Field(Field, &'p str),
     Mapping,
     Json,
     Ignored,
 }
 
-fn target(profile: &Profile, key: &[u8]) -> Target {
-    for field in Field::ALL {
-        if let Some(i) = profile
-            .field_params(field)
-            .iter()
-            .position(|name| name.as_bytes() == key)
-        {
-            return Target::Field(field, i);
+fn target<'p>(profile: &'p Profile, key: &[u8]) -> Target<'p> {
+    match profile.lookup().find(key) {
+        Some(Slot::Field(f, i)) => {
+            let field = Field::ALL
+                .get(usize::from(f))
+                .copied()
+                .unwrap_or(Field::Token);
+            let name = profile.field_params(field).get(usize::from(i));
+            name.map_or(Target::Ignored, |name| Target::Field(field, name))
         }
+        Some(Slot::Mapping) => Target::Mapping,
+        Some(Slot::Json) => Target::Json,
+        None => Target::Ignored,
     }
-    if profile
-        .status_mapping_params()
-        .iter()
-        .any(|p| p.param.as_bytes() == key)
-    {
-        return Target::Mapping;
-    }
-    if profile.json_param().is_some_and(|p| p.as_bytes() == key) {
-        return Target::Json;
-    }
-    Target::Ignored
 }
 
-/// Splits a query into `(key, value, value_offset)` triples, offsets relative to the input.
-fn pairs(input: &[u8], start: usize, end: usize) -> impl Iterator<Item = (&[u8], &[u8], usize)> {
-    let query = input.get(start..end).unwrap_or_default();
-    let mut offset = start;
-    query.split(|&b| b == b'&').map(move |segment| {
-        let seg_start = offset;
-        offset += segment.len() + 1;
-        match segment.iter().position(|&b| b == b'=') {
-            Some(eq) => (
-                segment.get(..eq).unwrap_or_default(),
-                segment.get(eq + 1..).unwrap_or_default(),
-                seg_start + eq + 1,
-            ),
-            None => (segment, &[][..], seg_start + segment.len()),
+/// Byte classes for the single scan over the query.
+mod class {
+    pub(super) const AMP: u8 = 1;
+    pub(super) const EQ: u8 = 2;
+    pub(super) const HASH: u8 = 4;
+    /// `%` or `+`: the value needs decoding.
+    pub(super) const ENC: u8 = 8;
+    /// A byte that can start a macro: `{ [ # ! % < $`.
+    pub(super) const MACRO: u8 = 16;
+    /// Not ASCII: UTF-8 must be checked.
+    pub(super) const WIDE: u8 = 32;
+    /// ASCII whitespace: the value needs trimming.
+    pub(super) const SPACE: u8 = 64;
+
+    pub(super) const TABLE: [u8; 256] = {
+        let mut table = [0u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            let b = i as u8;
+            let mut c = 0;
+            match b {
+                b'&' => c |= AMP,
+                b'=' => c |= EQ,
+                b'#' => c |= HASH | MACRO,
+                b'%' => c |= ENC | MACRO,
+                b'+' => c |= ENC,
+                b'{' | b'[' | b'!' | b'<' | b'$' => c |= MACRO,
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => c |= SPACE,
+                0x80..=0xff => c |= WIDE,
+                _ => {}
+            }
+            table[i] = c;
+            i += 1;
         }
-    })
+        table
+    };
+}
+
+/// One `key=value` segment of the query.
+#[derive(Debug, Clone, Copy)]
+struct Segment<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    /// Offset of the value in the input.
+    at: usize,
+}
+
+/// The byte classes ([`class`]) present in `bytes`.
+fn flags_of(bytes: &[u8]) -> u8 {
+    bytes
+        .iter()
+        .fold(0, |flags, &b| flags | class::TABLE[usize::from(b)])
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Where `hay` first holds one of `set`, or `hay.len()`. Eight bytes per step: in each word,
+/// a byte equal to the target becomes zero after the XOR, and the classic zero-byte test
+/// flags it; its lowest flag is exact, which is all a "first match" needs.
+fn find_any(hay: &[u8], set: [u8; 3]) -> usize {
+    let [first, second, third] = set.map(|byte| u64::from(byte) * LOW_BITS);
+    let zero = |x: u64| x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS;
+    let mut i = 0;
+    while let Some(chunk) = hay.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let hits = zero(word ^ first) | zero(word ^ second) | zero(word ^ third);
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    let tail = hay.get(i..).unwrap_or_default();
+    i + tail
+        .iter()
+        .position(|x| set.contains(x))
+        .unwrap_or(tail.len())
+}
+
+/// The single pass: splits the query at `&` and the first `=`, stopping at `#` (except in a
+/// form body, where `#` is data).
+struct Segments<'a> {
+    input: &'a [u8],
+    pos: usize,
+    /// The query terminator: `#`, or `&` again for a form body (so it never terminates).
+    end_byte: u8,
+    done: bool,
+}
+
+impl<'a> Segments<'a> {
+    fn new(input: &'a [u8], start: usize, shape: Shape) -> Self {
+        Self {
+            input,
+            pos: start,
+            end_byte: if shape == Shape::Form { b'&' } else { b'#' },
+            done: start >= input.len(),
+        }
+    }
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = Segment<'a>;
+
+    fn next(&mut self) -> Option<Segment<'a>> {
+        if self.done {
+            return None;
+        }
+        let start = self.pos;
+        let rest = self.input.get(start..).unwrap_or_default();
+        let key_len = find_any(rest, [b'&', b'=', self.end_byte]);
+        let key = rest.get(..key_len).unwrap_or_default();
+        let (value, at) = if rest.get(key_len) == Some(&b'=') {
+            let after = rest.get(key_len + 1..).unwrap_or_default();
+            let len = find_any(after, [b'&', self.end_byte, self.end_byte]);
+            (after.get(..len).unwrap_or_default(), start + key_len + 1)
+        } else {
+            (&[][..], start + key_len)
+        };
+        let end = at + value.len();
+        if self.input.get(end) == Some(&b'&') {
+            self.pos = end + 1;
+        } else {
+            self.done = true;
+        }
+        Some(Segment { key, value, at })
+    }
 }
 
 /// Why a value could not be decoded: the kind and its byte offset within the raw value.
@@ -823,6 +939,25 @@ struct DecodeError {
 
 fn needs_decoding(raw: &[u8]) -> bool {
     raw.iter().any(|&b| b == b'%' || b == b'+')
+}
+
+/// [`decode`], skipping the work the scan's byte classes show is not needed: a plain value
+/// is a slice of the input text (when the input was a `&str`, no UTF-8 check at all).
+fn decode_flagged<'a>(
+    raw: &'a [u8],
+    flags: u8,
+    src: Option<&'a str>,
+    at: usize,
+) -> Result<Cow<'a, str>, DecodeError> {
+    if flags & (class::ENC | class::WIDE | class::SPACE) == 0 {
+        if let Some(text) = src.and_then(|src| src.get(at..at + raw.len())) {
+            return Ok(Cow::Borrowed(text));
+        }
+        if let Ok(text) = std::str::from_utf8(raw) {
+            return Ok(Cow::Borrowed(text));
+        }
+    }
+    decode(raw)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -1005,13 +1140,24 @@ fn find_macro(text: &str) -> Option<(usize, usize)> {
 struct Got<'a, 'p> {
     param: &'p str,
     at: usize,
-    /// Whether the raw value had a `%` (so "still encoded" can be asked).
-    encoded: bool,
+    /// The scan's byte classes of the raw value ([`class`]).
+    flags: u8,
     value: Cow<'a, str>,
+}
+
+/// A value as the scan found it, before decoding.
+#[derive(Debug, Clone, Copy)]
+struct Raw<'a, 'p> {
+    param: &'p str,
+    value: &'a [u8],
+    at: usize,
+    flags: u8,
 }
 
 /// Everything one parse collects before deciding which error, if any, to report.
 struct State<'a, 'p> {
+    /// The input as text, when it came as `&str`: plain values are sliced from it.
+    src: Option<&'a str>,
     got: [Option<Got<'a, 'p>>; 7],
     malformed: Option<ParsePostbackError>,
     /// An escape error that is really a `%NAME%` macro; reported at `unexpanded_macro` rank.
@@ -1035,50 +1181,49 @@ impl<'a, 'p> State<'a, 'p> {
     }
 
     /// Decodes `raw` for `param`, recording a decode failure.
-    fn decode(&mut self, param: &str, raw: &'a [u8], at: usize) -> Option<Cow<'a, str>> {
-        match decode(raw) {
+    fn decode(&mut self, param: &str, raw: &'a [u8], flags: u8, at: usize) -> Option<Cow<'a, str>> {
+        match decode_flagged(raw, flags, self.src, at) {
             Ok(value) => Some(value),
             Err(e) => {
-                if e.kind == MalformedKind::BadEscape
-                    && let Some(text) = std::str::from_utf8(raw.get(e.at..).unwrap_or_default())
-                        .ok()
-                        .and_then(|rest| {
-                            find_macro(rest)
-                                .filter(|(s, _)| *s == 0)
-                                .map(|(_, end)| rest.get(..end))
-                        })
-                        .flatten()
-                {
-                    self.escape_macro
-                        .get_or_insert(ParsePostbackError::UnexpandedMacro {
-                            param: param.into(),
-                            text: quote(text),
-                            at,
-                        });
-                } else {
-                    self.malformed(param, at + e.at, e.kind);
-                }
+                self.decode_failed(param, raw, at, e);
                 None
             }
         }
     }
 
+    /// Records why `raw` could not be decoded: usually `malformed`, but a bad escape that is
+    /// really a `%NAME%` macro is an unexpanded macro.
+    fn decode_failed(&mut self, param: &str, raw: &[u8], at: usize, e: DecodeError) {
+        if e.kind == MalformedKind::BadEscape
+            && let Some(text) = std::str::from_utf8(raw.get(e.at..).unwrap_or_default())
+                .ok()
+                .and_then(|rest| {
+                    find_macro(rest)
+                        .filter(|(s, _)| *s == 0)
+                        .map(|(_, end)| rest.get(..end))
+                })
+                .flatten()
+        {
+            self.escape_macro
+                .get_or_insert(ParsePostbackError::UnexpandedMacro {
+                    param: param.into(),
+                    text: quote(text),
+                    at,
+                });
+        } else {
+            self.malformed(param, at + e.at, e.kind);
+        }
+    }
+
     /// Records `value` for `field`, checking it against an earlier one.
-    fn offer(
-        &mut self,
-        field: Field,
-        param: &'p str,
-        at: usize,
-        encoded: bool,
-        value: Cow<'a, str>,
-    ) {
+    fn offer(&mut self, field: Field, param: &'p str, at: usize, flags: u8, value: Cow<'a, str>) {
         let slot = &mut self.got[field.index()];
         match slot {
             None => {
                 *slot = Some(Got {
                     param,
                     at,
-                    encoded,
+                    flags,
                     value,
                 });
             }
@@ -1092,6 +1237,7 @@ fn parse_with<'a>(
     profile: &Profile,
     limits: Limits,
     input: &'a [u8],
+    src: Option<&'a str>,
     shape: Shape,
 ) -> Result<Postback<'a>, ParsePostbackError> {
     if input.len() > limits.input_bytes {
@@ -1102,8 +1248,10 @@ fn parse_with<'a>(
             max: limits.input_bytes,
         });
     }
-    let (start, end) = query_span(input, shape)?;
+    let start = query_start(input, shape)?;
+    let lengths = profile.lookup().lengths;
     let mut st = State {
+        src,
         got: Default::default(),
         malformed: None,
         escape_macro: None,
@@ -1111,8 +1259,9 @@ fn parse_with<'a>(
         json: None,
         warnings: Vec::new(),
     };
-    let mut raw_first: [Option<&'a [u8]>; 7] = [None; 7];
-    for (count, (key, raw, at)) in pairs(input, start, end).enumerate() {
+    let mut raws: [Option<Raw<'a, '_>>; 7] = [None; 7];
+    let mut duplicates = false;
+    for (count, seg) in Segments::new(input, start, shape).enumerate() {
         if count >= limits.params {
             return Err(ParsePostbackError::TooLong {
                 what: "the parameter count".into(),
@@ -1121,48 +1270,103 @@ fn parse_with<'a>(
                 max: limits.params,
             });
         }
-        if key.is_empty() {
-            continue;
-        }
-        let decoded_key;
-        let key = if needs_decoding(key) {
-            // Rare: a sender that encodes parameter names. Undecodable names match nothing.
-            decoded_key = decode(key).ok();
-            decoded_key.as_deref().map_or(&b""[..], str::as_bytes)
+        // Most keys: rule out every name of another length with one bit test.
+        let len_bit = if seg.key.len() < 64 {
+            1 << seg.key.len()
         } else {
-            key
+            1
         };
-        match target(profile, key) {
-            Target::Field(field, i) => {
-                let param: &str = profile.field_params(field).get(i).map_or("", |name| name);
-                // The same raw bytes again cannot conflict: skip decoding them twice.
-                if raw_first[field.index()] == Some(raw) {
-                    continue;
-                }
-                raw_first[field.index()].get_or_insert(raw);
-                if let Some(value) = st.decode(param, raw, at) {
-                    st.offer(field, param, at, raw.contains(&b'%'), value);
-                }
+        let mut found = if lengths & len_bit == 0 {
+            Target::Ignored
+        } else {
+            target(profile, seg.key)
+        };
+        let decoded_key;
+        if matches!(found, Target::Ignored) && needs_decoding(seg.key) {
+            // Rare: a sender that encodes parameter names. Undecodable names match nothing.
+            decoded_key = decode(seg.key).ok();
+            if let Some(key) = decoded_key.as_deref() {
+                found = target(profile, key.as_bytes());
             }
+        }
+        match found {
+            Target::Field(field, param) => match &mut raws[field.index()] {
+                slot @ None => {
+                    *slot = Some(Raw {
+                        param,
+                        value: seg.value,
+                        at: seg.at,
+                        flags: flags_of(seg.value),
+                    });
+                }
+                // The same bytes again cannot conflict; different bytes may still decode
+                // to the same text, which a second look after decoding settles.
+                Some(first) => duplicates |= first.value != seg.value,
+            },
             Target::Mapping => st.saw_mapping = true,
             Target::Json => {
                 let param = profile.json_param().unwrap_or_default();
                 if st.json.is_none() {
-                    st.json = Some((param, raw, at));
+                    st.json = Some((param, seg.value, seg.at));
                 }
             }
             Target::Ignored => {}
         }
     }
+    for (field, raw) in Field::ALL.into_iter().zip(raws) {
+        let Some(raw) = raw else { continue };
+        match decode_flagged(raw.value, raw.flags, st.src, raw.at) {
+            Ok(value) => {
+                st.got[field.index()] = Some(Got {
+                    param: raw.param,
+                    at: raw.at,
+                    flags: raw.flags,
+                    value,
+                });
+            }
+            Err(e) => st.decode_failed(raw.param, raw.value, raw.at, e),
+        }
+    }
+    if duplicates {
+        check_duplicates(profile, &mut st, input, start, shape);
+    }
     if let Some((param, raw, at)) = st.json {
         read_json(profile, &mut st, param, raw, at);
     }
     let mapped_state = if st.saw_mapping {
-        mapped_state(profile, &mut st, input, start, end)
+        mapped_state(profile, &mut st, input, start, shape)
     } else {
         None
     };
     finish(profile, limits, st, mapped_state)
+}
+
+/// The rare second look: a field sent twice with different bytes is `malformed` unless both
+/// decode to the same text.
+fn check_duplicates<'a>(
+    profile: &Profile,
+    st: &mut State<'a, '_>,
+    input: &'a [u8],
+    start: usize,
+    shape: Shape,
+) {
+    for seg in Segments::new(input, start, shape) {
+        let Target::Field(field, param) = target(profile, seg.key) else {
+            continue;
+        };
+        let Some(first) = st.got[field.index()].as_ref() else {
+            continue;
+        };
+        if first.at == seg.at {
+            continue;
+        }
+        let first_value = first.value.clone();
+        if let Some(value) = st.decode(param, seg.value, flags_of(seg.value), seg.at)
+            && value != first_value
+        {
+            st.malformed(param, seg.at, MalformedKind::ConflictingDuplicate);
+        }
+    }
 }
 
 /// The state the request's own mapping parameters give its status word, if any.
@@ -1171,22 +1375,22 @@ fn mapped_state<'a>(
     st: &mut State<'a, '_>,
     input: &'a [u8],
     start: usize,
-    end: usize,
+    shape: Shape,
 ) -> Option<ConversionState> {
     let word = st.got[Field::Status.index()]
         .as_ref()
         .map(|got| got.value.clone())
         .filter(|word| !word.is_empty())?;
     let mut found = None;
-    for (key, raw, at) in pairs(input, start, end) {
+    for seg in Segments::new(input, start, shape) {
         let Some(mapping) = profile
             .status_mapping_params()
             .iter()
-            .find(|p| p.param.as_bytes() == key)
+            .find(|p| p.param.as_bytes() == seg.key)
         else {
             continue;
         };
-        let Some(list) = st.decode(&mapping.param, raw, at) else {
+        let Some(list) = st.decode(&mapping.param, seg.value, flags_of(seg.value), seg.at) else {
             continue;
         };
         if found.is_none()
@@ -1209,7 +1413,7 @@ fn read_json<'a, 'p>(
     at: usize,
 ) {
     use serde_json::Value;
-    let Some(text) = st.decode(param, raw, at) else {
+    let Some(text) = st.decode(param, raw, class::ENC, at) else {
         return;
     };
     if text.is_empty() {
@@ -1251,7 +1455,7 @@ fn read_json<'a, 'p>(
                 }
             };
             if !text.is_empty() {
-                st.offer(field, name, at, false, Cow::Owned(text));
+                st.offer(field, name, at, class::MACRO, Cow::Owned(text));
             }
         }
     }
@@ -1272,10 +1476,13 @@ fn read_json<'a, 'p>(
 
 /// The macro in a value, looking through one more decoding when it still looks encoded.
 fn macro_in(got: &Got<'_, '_>, warnings: &mut Vec<Warning>) -> Option<Box<str>> {
-    if let Some((s, e)) = find_macro(&got.value) {
+    let placeholder_word = got.value == "REPLACE" || got.value == "OPTIONAL";
+    if (got.flags & class::MACRO != 0 || placeholder_word)
+        && let Some((s, e)) = find_macro(&got.value)
+    {
         return Some(quote(got.value.get(s..e).unwrap_or_default()));
     }
-    if got.encoded && still_encoded(&got.value) {
+    if got.flags & class::ENC != 0 && still_encoded(&got.value) {
         if let Ok(twice) = decode(got.value.as_bytes())
             && let Some((s, e)) = find_macro(&twice)
         {

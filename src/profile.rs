@@ -131,7 +131,55 @@ pub struct Profile {
     status_params: Box<[StatusParam]>,
     #[cfg_attr(feature = "serde", serde(default))]
     json_param: Option<Box<str>>,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    lookup: Lookup,
 }
+
+/// What a query key means to a profile, found through [`Profile::lookup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// A field's parameter: the field's index in [`crate::postback::Field::ALL`] and the
+    /// name's index among that field's parameters.
+    Field(u8, u8),
+    /// A per-request status mapping parameter.
+    Mapping,
+    /// The JSON parameter.
+    Json,
+}
+
+/// Every parameter name a profile reads, flattened once so a parse compares each key with a
+/// short list instead of walking the profile's fields.
+#[derive(Debug)]
+pub(crate) struct Index {
+    /// Bit `n` set when some name is `n` bytes long (bit 0 for names of 64 bytes or more).
+    pub(crate) lengths: u64,
+    entries: Box<[(Box<[u8]>, Slot)]>,
+}
+
+impl Index {
+    /// The slot `key` names, if any.
+    #[inline]
+    pub(crate) fn find(&self, key: &[u8]) -> Option<Slot> {
+        self.entries
+            .iter()
+            .find(|(name, _)| {
+                name.len() == key.len() && name.first() == key.first() && **name == *key
+            })
+            .map(|(_, slot)| *slot)
+    }
+}
+
+/// The lazily built [`Index`]; equal for all profiles so it never affects `==`.
+#[derive(Debug, Clone, Default)]
+struct Lookup(std::sync::OnceLock<std::sync::Arc<Index>>);
+
+impl PartialEq for Lookup {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Lookup {}
 
 #[cfg(feature = "serde")]
 fn non_empty_names<'de, D: serde::Deserializer<'de>>(
@@ -148,6 +196,7 @@ fn non_empty_names<'de, D: serde::Deserializer<'de>>(
 }
 
 fn push(list: &mut Box<[Box<str>]>, name: &str) {
+    // Callers are builder methods, which also reset the index.
     let mut names = std::mem::take(list).into_vec();
     names.push(name.into());
     *list = names.into_boxed_slice();
@@ -171,12 +220,14 @@ impl Profile {
             click_id_shape: ClickIdShape::Any,
             status_params: Box::default(),
             json_param: None,
+            lookup: Lookup::default(),
         }
     }
 
     /// Also read the click id from `param` (an alias; duplicates must agree).
     #[must_use]
     pub fn with_click_id_param(mut self, param: &str) -> Self {
+        self.lookup = Lookup::default();
         push(&mut self.click_id, param);
         self
     }
@@ -184,6 +235,7 @@ impl Profile {
     /// Read the status word from `param` (call again for an alias).
     #[must_use]
     pub fn with_status_param(mut self, param: &str) -> Self {
+        self.lookup = Lookup::default();
         push(&mut self.status, param);
         self
     }
@@ -191,6 +243,7 @@ impl Profile {
     /// Read the payout from `param` (call again for an alias).
     #[must_use]
     pub fn with_payout_param(mut self, param: &str) -> Self {
+        self.lookup = Lookup::default();
         push(&mut self.payout, param);
         self
     }
@@ -198,6 +251,7 @@ impl Profile {
     /// Read the currency code from `param` (call again for an alias).
     #[must_use]
     pub fn with_currency_param(mut self, param: &str) -> Self {
+        self.lookup = Lookup::default();
         push(&mut self.currency, param);
         self
     }
@@ -205,6 +259,7 @@ impl Profile {
     /// Read the transaction id from `param` (call again for an alias).
     #[must_use]
     pub fn with_txid_param(mut self, param: &str) -> Self {
+        self.lookup = Lookup::default();
         push(&mut self.txid, param);
         self
     }
@@ -212,6 +267,7 @@ impl Profile {
     /// Read the event or goal from `param` (call again for an alias).
     #[must_use]
     pub fn with_event_param(mut self, param: &str) -> Self {
+        self.lookup = Lookup::default();
         push(&mut self.event, param);
         self
     }
@@ -219,6 +275,7 @@ impl Profile {
     /// Read the shared-secret token from `param` (call again for an alias).
     #[must_use]
     pub fn with_token_param(mut self, param: &str) -> Self {
+        self.lookup = Lookup::default();
         push(&mut self.token, param);
         self
     }
@@ -226,6 +283,7 @@ impl Profile {
     /// Map status words with `statuses` (its vocabulary decides whether unknown words fail).
     #[must_use]
     pub fn with_status_map(mut self, statuses: StatusMap) -> Self {
+        self.lookup = Lookup::default();
         self.statuses = statuses;
         self
     }
@@ -233,6 +291,7 @@ impl Profile {
     /// The state of a postback that sends no status, or an empty one.
     #[must_use]
     pub fn with_default_state(mut self, state: Option<ConversionState>) -> Self {
+        self.lookup = Lookup::default();
         self.default_state = state;
         self
     }
@@ -240,6 +299,7 @@ impl Profile {
     /// Require every click id to have `shape`.
     #[must_use]
     pub fn with_click_id_shape(mut self, shape: ClickIdShape) -> Self {
+        self.lookup = Lookup::default();
         self.click_id_shape = shape;
         self
     }
@@ -248,6 +308,7 @@ impl Profile {
     /// mean `state`, before the profile's status map is consulted.
     #[must_use]
     pub fn with_status_mapping_param(mut self, param: &str, state: ConversionState) -> Self {
+        self.lookup = Lookup::default();
         let mut params = std::mem::take(&mut self.status_params).into_vec();
         params.push(StatusParam {
             param: param.into(),
@@ -262,6 +323,7 @@ impl Profile {
     /// Pro's `sale=` is. Read only with the `serde` feature.
     #[must_use]
     pub fn with_json_param(mut self, param: &str) -> Self {
+        self.lookup = Lookup::default();
         self.json_param = Some(param.into());
         self
     }
@@ -342,6 +404,42 @@ impl Profile {
     #[must_use]
     pub fn json_param(&self) -> Option<&str> {
         self.json_param.as_deref()
+    }
+
+    /// The flattened parameter index, built on first use.
+    pub(crate) fn lookup(&self) -> &Index {
+        self.lookup.0.get_or_init(|| {
+            let fields = [
+                &self.click_id,
+                &self.status,
+                &self.payout,
+                &self.currency,
+                &self.txid,
+                &self.event,
+                &self.token,
+            ];
+            let mut entries: Vec<(Box<[u8]>, Slot)> = Vec::new();
+            for (f, names) in fields.into_iter().enumerate() {
+                for (i, name) in names.iter().enumerate() {
+                    let slot = Slot::Field(f as u8, i.min(usize::from(u8::MAX)) as u8);
+                    entries.push((name.as_bytes().into(), slot));
+                }
+            }
+            for p in &self.status_params {
+                entries.push((p.param.as_bytes().into(), Slot::Mapping));
+            }
+            if let Some(json) = &self.json_param {
+                entries.push((json.as_bytes().into(), Slot::Json));
+            }
+            // The first entry for a name wins, as the field order (click id first) says.
+            let lengths = entries.iter().fold(0u64, |acc, (name, _)| {
+                acc | if name.len() < 64 { 1 << name.len() } else { 1 }
+            });
+            std::sync::Arc::new(Index {
+                lengths,
+                entries: entries.into_boxed_slice(),
+            })
+        })
     }
 
     /// The names of the built-in profiles, in the order [`Profile::builtins`] yields them.

@@ -266,7 +266,7 @@ impl StatusMap {
     /// The state `word` means, ignoring surrounding whitespace and ASCII case.
     #[must_use]
     pub fn get(&self, word: &str) -> Option<ConversionState> {
-        let word = word.trim();
+        let word = word.trim_ascii();
         self.entries
             .iter()
             .find(|(known, _)| known.eq_ignore_ascii_case(word))

@@ -1,6 +1,6 @@
 //! Unit tests of the private helpers: macro finding, decoding, query location.
 
-use super::{Shape, decode, find_macro, query_span, still_encoded};
+use super::{Segments, Shape, decode, find_macro, query_start, still_encoded};
 
 #[test]
 fn finds_every_dialect() {
@@ -53,15 +53,34 @@ fn decode_borrows_plain_values_and_trims() {
 }
 
 #[test]
-fn query_span_handles_each_shape() {
-    fn span(s: &str) -> Result<&str, crate::ParsePostbackError> {
-        query_span(s.as_bytes(), Shape::Detect).map(|(a, b)| &s[a..b])
+fn query_is_found_in_each_shape() {
+    fn query(s: &str) -> Result<String, crate::ParsePostbackError> {
+        let start = query_start(s.as_bytes(), Shape::Detect)?;
+        let segs: Vec<String> = Segments::new(s.as_bytes(), start, Shape::Detect)
+            .map(|seg| {
+                format!(
+                    "{}={}",
+                    String::from_utf8_lossy(seg.key),
+                    String::from_utf8_lossy(seg.value)
+                )
+            })
+            .collect();
+        Ok(segs.join("&"))
     }
-    assert_eq!(span("https://h.example/p?a=1#f").ok(), Some("a=1"));
-    assert_eq!(span("https://h.example?a=1").ok(), Some("a=1"));
-    assert_eq!(span("/postback?a=1&b=2").ok(), Some("a=1&b=2"));
-    assert_eq!(span("/postback#x?a=1").ok(), Some(""));
-    assert_eq!(span("?a=1").ok(), Some("a=1"));
-    assert_eq!(span("a=1&u=https://x/?y").ok(), Some("a=1&u=https://x/?y"));
-    assert!(span("https:///p?a=1").is_err());
+    assert_eq!(
+        query("https://h.example/p?a=1#f").ok().as_deref(),
+        Some("a=1")
+    );
+    assert_eq!(query("https://h.example?a=1").ok().as_deref(), Some("a=1"));
+    assert_eq!(query("/postback?a=1&b=2").ok().as_deref(), Some("a=1&b=2"));
+    assert_eq!(query("/postback#x?a=1").ok().as_deref(), Some(""));
+    assert_eq!(query("?a=1").ok().as_deref(), Some("a=1"));
+    assert_eq!(
+        query("a=1&u=https://x/?y=z").ok().as_deref(),
+        Some("a=1&u=https://x/?y=z")
+    );
+    assert_eq!(query("a&=b&c=d=e").ok().as_deref(), Some("a=&=b&c=d=e"));
+    assert_eq!(query("gpb.php?subid=1").ok().as_deref(), Some("subid=1"));
+    assert_eq!(query("a=1?&b").ok().as_deref(), Some("a=1?&b="));
+    assert!(query("https:///p?a=1").is_err());
 }
