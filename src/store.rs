@@ -587,68 +587,43 @@ pub trait ClickStore: Send + Sync {
     fn conversions(&self, click_id: &str) -> Result<Vec<Conversion>, Self::Error>;
 }
 
-impl<S: ClickStore + ?Sized> ClickStore for &S {
-    type Error = S::Error;
+/// Forwards every method to the store behind a reference or a shared pointer, so a tracker can
+/// own an `Arc<MemoryStore>` while the click handler holds another.
+macro_rules! forward_store {
+    ($($ptr:ty),*) => {$(
+        impl<S: ClickStore + ?Sized> ClickStore for $ptr {
+            type Error = S::Error;
 
-    fn insert(&self, click: Click) -> Result<Inserted, Self::Error> {
-        (**self).insert(click)
-    }
+            fn insert(&self, click: Click) -> Result<Inserted, Self::Error> {
+                (**self).insert(click)
+            }
 
-    fn load(
-        &self,
-        click_id: &str,
-        key: &ConversionKey<'_>,
-    ) -> Result<Option<StoredClick>, Self::Error> {
-        (**self).load(click_id, key)
-    }
+            fn load(
+                &self,
+                click_id: &str,
+                key: &ConversionKey<'_>,
+            ) -> Result<Option<StoredClick>, Self::Error> {
+                (**self).load(click_id, key)
+            }
 
-    fn commit(
-        &self,
-        click_id: &str,
-        expected: Version,
-        change: &Change<'_>,
-    ) -> Result<Commit, Self::Error> {
-        (**self).commit(click_id, expected, change)
-    }
+            fn commit(
+                &self,
+                click_id: &str,
+                expected: Version,
+                change: &Change<'_>,
+            ) -> Result<Commit, Self::Error> {
+                (**self).commit(click_id, expected, change)
+            }
 
-    fn click(&self, click_id: &str) -> Result<Option<Click>, Self::Error> {
-        (**self).click(click_id)
-    }
+            fn click(&self, click_id: &str) -> Result<Option<Click>, Self::Error> {
+                (**self).click(click_id)
+            }
 
-    fn conversions(&self, click_id: &str) -> Result<Vec<Conversion>, Self::Error> {
-        (**self).conversions(click_id)
-    }
+            fn conversions(&self, click_id: &str) -> Result<Vec<Conversion>, Self::Error> {
+                (**self).conversions(click_id)
+            }
+        }
+    )*};
 }
 
-impl<S: ClickStore + ?Sized> ClickStore for std::sync::Arc<S> {
-    type Error = S::Error;
-
-    fn insert(&self, click: Click) -> Result<Inserted, Self::Error> {
-        (**self).insert(click)
-    }
-
-    fn load(
-        &self,
-        click_id: &str,
-        key: &ConversionKey<'_>,
-    ) -> Result<Option<StoredClick>, Self::Error> {
-        (**self).load(click_id, key)
-    }
-
-    fn commit(
-        &self,
-        click_id: &str,
-        expected: Version,
-        change: &Change<'_>,
-    ) -> Result<Commit, Self::Error> {
-        (**self).commit(click_id, expected, change)
-    }
-
-    fn click(&self, click_id: &str) -> Result<Option<Click>, Self::Error> {
-        (**self).click(click_id)
-    }
-
-    fn conversions(&self, click_id: &str) -> Result<Vec<Conversion>, Self::Error> {
-        (**self).conversions(click_id)
-    }
-}
+forward_store!(&S, std::sync::Arc<S>, Box<S>);
