@@ -10,6 +10,7 @@ mod click_id;
 mod guard;
 mod lint;
 mod request;
+mod server;
 mod store;
 mod template;
 mod tracker;
