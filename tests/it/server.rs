@@ -96,16 +96,18 @@ impl Server {
         let mut stream = TcpStream::connect_timeout(&self.addr, TIMEOUT).unwrap();
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-        let mut request = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
+        let form_headers = if method == "POST" {
+            let length = form.len();
+            format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {length}\r\n"
+            )
+        } else {
+            String::new()
+        };
+        let addr = self.addr;
+        let request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{form_headers}\r\n{form}"
         );
-        if method == "POST" {
-            request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-            request.push_str(&format!("Content-Length: {}\r\n", form.len()));
-        }
-        request.push_str("\r\n");
-        request.push_str(form);
         stream.write_all(request.as_bytes()).unwrap();
         let mut raw = String::new();
         stream.read_to_string(&mut raw).unwrap();
@@ -179,7 +181,9 @@ fn keitaro_server() -> Server {
 }
 
 fn codes(log: &[serde_json::Value]) -> Vec<&str> {
-    log.iter().map(|entry| entry["code"].as_str().unwrap()).collect()
+    log.iter()
+        .map(|entry| entry["code"].as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -310,7 +314,10 @@ fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
         if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the server did not exit on {args:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit on {args:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
@@ -333,7 +340,12 @@ fn bad_arguments_exit_2_with_the_reason() {
             "has no click macro",
         ),
         (
-            &["--offer", "https://o.example/?a={subid}", "--profile", "nope"],
+            &[
+                "--offer",
+                "https://o.example/?a={subid}",
+                "--profile",
+                "nope",
+            ],
             "--profile `nope` is not a built-in profile",
         ),
         (&["--listen", "localhost"], "--listen `localhost`"),
