@@ -11,6 +11,7 @@ mod guard;
 mod lint;
 mod model;
 mod request;
+mod server;
 mod store;
 mod template;
 mod tracker;
