@@ -85,7 +85,9 @@ fn parse_bytes_reports_invalid_utf8_where_it_is_read() {
     let ok = parser.parse_bytes(b"https://t.example/pb?x=\xff\xfe&click_id=abc&status=approved");
     assert_eq!(ok.map(|pb| pb.click_id().to_owned()), Ok("abc".to_owned()));
 
-    let err = parser.parse_bytes(b"/pb?status=approved&click_id=ab\xffc").unwrap_err();
+    let err = parser
+        .parse_bytes(b"/pb?status=approved&click_id=ab\xffc")
+        .unwrap_err();
     assert_eq!(err.code(), "malformed");
     assert_eq!(err.param(), Some("click_id"));
     assert_eq!(err.at(), Some(31));

@@ -479,9 +479,12 @@ fn trackers_without_status_count_every_postback() {
         } else {
             ClickId::generate().to_string()
         };
-        tracker
-            .record_click(Click::new(&id, now()).unwrap())
-            .unwrap();
+        assert_eq!(
+            tracker
+                .record_click(Click::new(&id, now()).unwrap())
+                .unwrap(),
+            postback::store::Inserted::New
+        );
         let target = target.replace("{id}", &id);
         assert_eq!(fire(&tracker, &target), Outcome::Recorded, "{profile}");
         assert_eq!(states(&tracker, &id), [Approved], "{profile}");
