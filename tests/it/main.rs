@@ -6,6 +6,8 @@
 
 mod alloc;
 mod catalog;
+#[cfg(feature = "cli")]
+mod cli;
 mod click_id;
 mod guard;
 mod lint;

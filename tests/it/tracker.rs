@@ -459,3 +459,40 @@ fn concurrent_duplicates_are_counted_once() {
         assert_eq!(total, 6, "the sequential total: 1 + 2 + 3");
     }
 }
+
+/// Trackers whose postbacks carry no status (or only a reversal) count every postback: a
+/// Voluum-style postback must be recorded, not refused as an unmapped status.
+#[test]
+fn trackers_without_status_count_every_postback() {
+    for (profile, target) in [
+        ("voluum", "/postback?cid={id}&payout=1.20&txid=T1"),
+        ("clickflare", "/cf/cv?click_id={id}&payout=1.20"),
+        ("funnelflux", "/pb/?hit={id}&rev=1.20"),
+        (
+            "prosper202",
+            "/tracking202/static/gpb.php?subid=42&amount=1.20",
+        ),
+    ] {
+        let tracker = Tracker::new(MemoryStore::new(), Parser::builtin(profile).unwrap());
+        let id = if profile == "prosper202" {
+            "42".to_owned()
+        } else {
+            ClickId::generate().to_string()
+        };
+        assert_eq!(
+            tracker
+                .record_click(Click::new(&id, now()).unwrap())
+                .unwrap(),
+            postback::store::Inserted::New
+        );
+        let target = target.replace("{id}", &id);
+        assert_eq!(fire(&tracker, &target), Outcome::Recorded, "{profile}");
+        assert_eq!(states(&tracker, &id), [Approved], "{profile}");
+    }
+    // A tracker that reads a status still refuses a postback without one.
+    let (binom, id) = setup("binom");
+    assert_eq!(
+        fire(&binom, &format!("/click.php?cnv_id={id}&payout=1.20")),
+        Outcome::UnmappedStatus
+    );
+}
