@@ -659,7 +659,7 @@ impl Parser {
     /// As [`Parser::parse`]; for example `click_id=caf\xe9` is `malformed` (invalid UTF-8) at
     /// the byte that is not UTF-8.
     pub fn parse_bytes<'a>(&self, input: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(self.profile(), self.limits, input, Shape::Detect)
+        parse_with(self.profile(), self.limits, input, None, Shape::Detect)
     }
 
     /// Parses an `application/x-www-form-urlencoded` body. Bytes, so that invalid UTF-8 is an
