@@ -12,6 +12,7 @@ mod click_id;
 mod guard;
 mod lint;
 mod model;
+mod readme;
 mod request;
 mod server;
 mod store;
