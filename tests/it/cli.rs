@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use postback::{Catalog, ClickId, LintContext, Parser, Profile, build_postback_url, lint};
+use postback::catalog::NetworkMacros;
+use postback::{
+    Catalog, ClickId, ConversionState, LintContext, Parser, Profile, build_postback_url, lint,
+};
 use serde_json::Value;
 
 fn postback(args: &[&str]) -> Output {
@@ -144,7 +147,7 @@ fn lint_agrees_with_the_template_vectors() {
             f[2].split(',').collect()
         };
         assert_eq!(codes, want, "line {line}");
-        assert_exit(&out, if want.is_empty() { 0 } else { 1 });
+        assert_exit(&out, i32::from(!want.is_empty()));
     }
 }
 
@@ -245,7 +248,7 @@ fn assert_parse_report(report: &Value, parser: &Parser, input: &[u8]) {
             assert_eq!(report["click_id"], pb.click_id());
             assert_eq!(
                 report["state"],
-                serde_json::json!(pb.state().map(|s| s.as_str()))
+                serde_json::json!(pb.state().map(ConversionState::as_str))
             );
             assert_eq!(report["status"], serde_json::json!(pb.status()));
             let payout = pb.payout().map(|p| p.to_string());
@@ -287,10 +290,7 @@ fn parse_stdin_agrees_with_the_vectors_and_the_library() {
     }
     assert!(by_profile.len() >= 5);
     for (profile, cases) in by_profile {
-        let stdin: String = cases
-            .iter()
-            .map(|(_, input)| format!("{input}\n"))
-            .collect();
+        let stdin: String = cases.iter().flat_map(|(_, input)| [*input, "\n"]).collect();
         let out = postback_with_stdin(
             &["parse", "--profile", profile, "--json", "-"],
             stdin.as_bytes(),
@@ -310,7 +310,7 @@ fn parse_stdin_agrees_with_the_vectors_and_the_library() {
             assert_eq!(got, *want, "{profile}: {input}");
             all_ok &= report["ok"] == true;
         }
-        assert_exit(&out, if all_ok { 0 } else { 1 });
+        assert_exit(&out, i32::from(!all_ok));
     }
 }
 
@@ -550,7 +550,11 @@ fn profiles_and_networks_list_the_library_data() {
     for (json, profile) in profiles.iter().zip(Profile::builtins()) {
         assert_eq!(*json, serde_json::to_value(profile).unwrap());
         let parsed: Profile = serde_json::from_value(json.clone()).unwrap();
-        assert_eq!(parsed.name(), profile.name(), "loadable as a config profile");
+        assert_eq!(
+            parsed.name(),
+            profile.name(),
+            "loadable as a config profile"
+        );
     }
 
     let catalog = Catalog::builtin();
@@ -573,6 +577,6 @@ fn profiles_and_networks_list_the_library_data() {
         .iter()
         .map(|n| n["name"].as_str().unwrap().to_owned())
         .collect();
-    let want: Vec<&str> = catalog.networks().map(|n| n.name()).collect();
+    let want: Vec<&str> = catalog.networks().map(NetworkMacros::name).collect();
     assert_eq!(names, want);
 }

@@ -20,7 +20,12 @@ use serde::Serialize;
 
 /// Lint, build, parse and test S2S postback URLs.
 #[derive(Debug, clap::Parser)]
-#[command(name = "postback", version, propagate_version = true)]
+#[command(
+    name = "postback",
+    version,
+    propagate_version = true,
+    after_help = "Exit status: 0 when all is well, 1 on findings or a failed step, 2 on a usage error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
