@@ -9,6 +9,7 @@ mod catalog;
 mod click_id;
 mod guard;
 mod lint;
+mod redis;
 mod request;
 mod store;
 mod template;
