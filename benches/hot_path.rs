@@ -198,7 +198,7 @@ fn redis(c: &mut Criterion) {
         return;
     }
     for n in 0..CLICKS {
-        store.insert(Click::from_id(id(n))).expect("insert a click");
+        let _ = store.insert(Click::from_id(id(n))).expect("insert a click");
     }
     let tracker = Tracker::new(store, Parser::generic()).with_log_capacity(0);
     let now = OffsetDateTime::now_utc();

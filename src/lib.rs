@@ -39,7 +39,7 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`click_id`] | [`ClickId`]: unique, unguessable, URL-safe, time-ordered ids |
-//! | [`template`], [`lint`], [`catalog`] | compile URL templates with macros once and expand them many times; catch the field's classic template mistakes; the macros of well-known networks and the [postback URL](build_postback_url) to paste into one |
+//! | [`template`], [`lint`](mod@lint), [`catalog`] | compile URL templates with macros once and expand them many times; catch the field's classic template mistakes; the macros of well-known networks and the [postback URL](build_postback_url) to paste into one |
 //! | [`postback`], [`profile`], [`status`], [`money`] | parse what a network sends into a typed [`Postback`], per network [`Profile`], with exact amounts and errors that say what to check |
 //! | [`guard`], [`request`] | token, IP allow-list and signature checks on a [`Request`] |
 //! | [`store`], [`tracker`], [`log`] | the compare-and-set [`ClickStore`], the in-memory [`MemoryStore`], the [`Tracker`] that counts each conversion once, and the postback log |
@@ -60,7 +60,7 @@
 //! - `serde`: `Serialize`/`Deserialize` for ids, states, amounts, profiles and the catalog
 //!   (string forms), JSON-lines output of the postback log, and Post Affiliate Pro's JSON
 //!   `sale=` parameter.
-//! - `redis`: [`RedisStore`](store::RedisStore), a [`ClickStore`] in Redis (or Valkey) that
+//! - `redis`: [`store::RedisStore`], a [`ClickStore`] in Redis (or Valkey) that
 //!   many tracker nodes share, with an atomic server-side compare-and-set (pulls in `redis`,
 //!   sync client, no TLS).
 //! - `signature`: HMAC-SHA256 signature checks in the [`guard`] (pulls in `hmac` and `sha2`).

@@ -5,97 +5,6 @@
 //! Valkey) holds the clicks, and a short Lua script makes the compare-and-set atomic on the
 //! server. The tracker's rules stay in Rust ([`decide`](crate::tracker::decide)); this module
 //! only stores and swaps.
-//!
-//! # Layout
-//!
-//! A click is one hash, at `<prefix>:{<id>}`, that expires after the retention window:
-//!
-//! | field | value |
-//! |---|---|
-//! | `v` | the click's version, an integer the commit script increments |
-//! | `at` | the click time, Unix nanoseconds |
-//! | `a` | campaign, source, offer and sub values, length-prefixed (only if any) |
-//! | `s<kind><name>` | one per conversion: its state letter, payout and currency (`a12.50\|USD`) |
-//! | `h<kind><name>` | its history: the version it was recorded at, then one entry per postback |
-//!
-//! `<kind>` is `t` for a conversion named by a transaction id and `e` for one named by an
-//! event (the empty event is the default conversion). Values are length-prefixed
-//! (`5:hello`) rather than JSON: no extra dependency, any byte in a status word or sub value
-//! survives, and the script only ever reads the first byte of a state field.
-//!
-//! So a postback costs **two round trips** when it records or updates a conversion (`HMGET`
-//! of three fields, then `EVALSHA` of the commit script) and **one** when it is a duplicate or
-//! is refused (only the `HMGET`); a click costs one (`EVALSHA` of the insert script).
-//!
-//! Ids of [`ClickId`]'s shape are stored in their canonical lowercase text, so they match in
-//! either case as in [`MemoryStore`](super::MemoryStore); other ids are used byte for byte.
-//!
-//! # Atomicity, retries and replays
-//!
-//! `commit` runs one script that reads `v`, compares it with the version the tracker loaded,
-//! checks the conversion (absent for a record, in the expected state for an update), writes,
-//! and increments `v`. Redis runs a script to the end before any other command, so two nodes
-//! racing on one click cannot both apply: the second sees a new version and gets
-//! [`Commit::Conflict`]. `insert` is a script too: it writes nothing when the key exists.
-//!
-//! Broken connections are dropped and the command is retried on a fresh one, a bounded number
-//! of times ([`RedisStore::with_retries`]), with a short backoff; then the call fails with a
-//! [`RedisStoreError`], which the tracker answers with 503 so the network retries later.
-//!
-//! A retried command can reach the server twice: the reply to the first may be what was lost.
-//! That is safe by construction. A replayed `commit` carries the version the first one
-//! expected; if the first applied, the version has moved on and the replay is a
-//! [`Commit::Conflict`], so the tracker reloads, finds the conversion already recorded and
-//! answers `duplicate` (counted once, reported as a duplicate). A replayed `insert` finds the
-//! key and writes nothing. Reads have no effect to repeat.
-//!
-//! # Durability: what to configure
-//!
-//! The store counts a conversion once *as long as Redis keeps what it acknowledged*. A
-//! restarted Redis that lost the last second of writes forgets conversions it confirmed (a
-//! later retry of the same postback is then recorded again; a postback the network will not
-//! resend is lost) and clicks (their conversions become `click_not_found`). Redis' defaults
-//! do not persist every write, so choose:
-//!
-//! - `appendonly yes` with `appendfsync always`: every write is in the append-only file before
-//!   it is acknowledged. Nothing acknowledged is lost on a crash or power cut; each write waits
-//!   for an fsync (on an SSD, well under a millisecond: fine for postback rates). **Recommended
-//!   when the conversions are billed.**
-//! - `appendonly yes` with `appendfsync everysec` (Redis' AOF default): a crash of the process
-//!   loses nothing (the data is in the OS), but a power cut or kernel crash loses up to about a
-//!   second of writes. A fair trade when a second of clicks and conversions may be lost.
-//! - RDB snapshots only (`save …`, `appendonly no`): a crash loses everything since the last
-//!   snapshot, minutes of conversions. Not suitable as the only copy.
-//!
-//! Also set `maxmemory-policy noeviction` (or `volatile-ttl`, which evicts the oldest clicks
-//! first): with an `allkeys-*` or `volatile-lru` policy, a full Redis silently drops live
-//! clicks, and their conversions become "click not found". With `noeviction` a full Redis
-//! refuses the insert, an error the caller sees at click time. Replicas (and Sentinel
-//! failover) copy asynchronously: a failover can lose the writes the old primary had not yet
-//! sent; `WAIT` is not used here.
-//!
-//! # Redis Cluster
-//!
-//! Every command touches one key, and the id part of a key is a hash tag (`{…}`), so a click
-//! and anything stored next to it later share one slot. This store's connections talk to one
-//! server (or a proxy that routes by key); a cluster-aware connection is not built in yet.
-//!
-//! # Example
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use postback::{Click, ClickId, Parser, RedisStore, Tracker};
-//!
-//! let store = RedisStore::open("redis://127.0.0.1:6379/")?
-//!     .with_key_prefix("tracker-eu")?
-//!     .with_retention(Duration::from_secs(60 * 24 * 60 * 60))
-//!     .with_pool_size(16)
-//!     .with_timeout(Duration::from_millis(500));
-//! store.ping()?; // fail at startup, not at the first postback
-//! let tracker = Tracker::new(store, Parser::generic());
-//! tracker.record_click(Click::from_id(ClickId::generate()))?;
-//! # Ok::<(), postback::RedisStoreError>(())
-//! ```
 
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,8 +57,7 @@ return 1
 /// A [`ClickStore`] in Redis: one hash per click, compare-and-set by a server-side script, a
 /// fixed pool of connections (feature `redis`).
 ///
-/// See the [module docs](self) for the layout, why a retried commit cannot count twice, and
-/// the Redis persistence settings to choose.
+/// # Settings
 ///
 /// - **Concurrency**: [`with_pool_size`](Self::with_pool_size) connections (8 by default),
 ///   each used by one call at a time; a call takes a free one, and waits only when all are busy.
@@ -159,6 +67,97 @@ return 1
 /// - **Failures**: every call has a timeout ([`with_timeout`](Self::with_timeout), 1 s by
 ///   default, on connect, each read and each write) and is retried on a fresh connection
 ///   [`with_retries`](Self::with_retries) times (2 by default) before it fails.
+///
+/// # Layout
+///
+/// A click is one hash, at `<prefix>:{<id>}`, that expires after the retention window:
+///
+/// | field | value |
+/// |---|---|
+/// | `v` | the click's version, an integer the commit script increments |
+/// | `at` | the click time, Unix nanoseconds |
+/// | `a` | campaign, source, offer and sub values, length-prefixed (only if any) |
+/// | `s<kind><name>` | one per conversion: its state letter, payout and currency (`a12.50\|USD`) |
+/// | `h<kind><name>` | its history: the version it was recorded at, then one entry per postback |
+///
+/// `<kind>` is `t` for a conversion named by a transaction id and `e` for one named by an
+/// event (the empty event is the default conversion). Values are length-prefixed
+/// (`5:hello`) rather than JSON: no extra dependency, any byte in a status word or sub value
+/// survives, and the script only ever reads the first byte of a state field.
+///
+/// So a postback costs **two round trips** when it records or updates a conversion (`HMGET`
+/// of three fields, then `EVALSHA` of the commit script) and **one** when it is a duplicate or
+/// is refused (only the `HMGET`); a click costs one (`EVALSHA` of the insert script).
+///
+/// Ids of [`ClickId`]'s shape are stored in their canonical lowercase text, so they match in
+/// either case as in [`MemoryStore`](super::MemoryStore); other ids are used byte for byte.
+///
+/// # Atomicity, retries and replays
+///
+/// `commit` runs one script that reads `v`, compares it with the version the tracker loaded,
+/// checks the conversion (absent for a record, in the expected state for an update), writes,
+/// and increments `v`. Redis runs a script to the end before any other command, so two nodes
+/// racing on one click cannot both apply: the second sees a new version and gets
+/// [`Commit::Conflict`]. `insert` is a script too: it writes nothing when the key exists.
+///
+/// Broken connections are dropped and the command is retried on a fresh one, a bounded number
+/// of times ([`RedisStore::with_retries`]), with a short backoff; then the call fails with a
+/// [`RedisStoreError`], which the tracker answers with 503 so the network retries later.
+///
+/// A retried command can reach the server twice: the reply to the first may be what was lost.
+/// That is safe by construction. A replayed `commit` carries the version the first one
+/// expected; if the first applied, the version has moved on and the replay is a
+/// [`Commit::Conflict`], so the tracker reloads, finds the conversion already recorded and
+/// answers `duplicate` (counted once, reported as a duplicate). A replayed `insert` finds the
+/// key and writes nothing. Reads have no effect to repeat.
+///
+/// # Durability: what to configure
+///
+/// The store counts a conversion once *as long as Redis keeps what it acknowledged*. A
+/// restarted Redis that lost the last second of writes forgets conversions it confirmed (a
+/// later retry of the same postback is then recorded again; a postback the network will not
+/// resend is lost) and clicks (their conversions become `click_not_found`). Redis' defaults
+/// do not persist every write, so choose:
+///
+/// - `appendonly yes` with `appendfsync always`: every write is in the append-only file before
+///   it is acknowledged. Nothing acknowledged is lost on a crash or power cut; each write waits
+///   for an fsync (on an SSD, well under a millisecond: fine for postback rates). **Recommended
+///   when the conversions are billed.**
+/// - `appendonly yes` with `appendfsync everysec` (Redis' AOF default): a crash of the process
+///   loses nothing (the data is in the OS), but a power cut or kernel crash loses up to about a
+///   second of writes. A fair trade when a second of clicks and conversions may be lost.
+/// - RDB snapshots only (`save …`, `appendonly no`): a crash loses everything since the last
+///   snapshot, minutes of conversions. Not suitable as the only copy.
+///
+/// Also set `maxmemory-policy noeviction` (or `volatile-ttl`, which evicts the oldest clicks
+/// first): with an `allkeys-*` or `volatile-lru` policy, a full Redis silently drops live
+/// clicks, and their conversions become "click not found". With `noeviction` a full Redis
+/// refuses the insert, an error the caller sees at click time. Replicas (and Sentinel
+/// failover) copy asynchronously: a failover can lose the writes the old primary had not yet
+/// sent; `WAIT` is not used here.
+///
+/// # Redis Cluster
+///
+/// Every command touches one key, and the id part of a key is a hash tag (`{…}`), so a click
+/// and anything stored next to it later share one slot. This store's connections talk to one
+/// server (or a proxy that routes by key); a cluster-aware connection is not built in yet.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use postback::{Click, ClickId, Parser, RedisStore, Tracker};
+///
+/// let store = RedisStore::open("redis://127.0.0.1:6379/")?
+///     .with_key_prefix("tracker-eu")?
+///     .with_retention(Duration::from_secs(60 * 24 * 60 * 60))
+///     .with_pool_size(16)
+///     .with_timeout(Duration::from_millis(500));
+/// store.ping()?; // fail at startup, not at the first postback
+/// let tracker = Tracker::new(store, Parser::generic());
+/// tracker.record_click(Click::from_id(ClickId::generate()))?;
+/// # Ok::<(), postback::RedisStoreError>(())
+/// ```
 #[allow(
     clippy::struct_field_names,
     reason = "`retention`, `retries` and `timeout` read better than shortened names"
@@ -460,9 +459,9 @@ impl RedisStore {
 }
 
 /// A poisoned slot: a call panicked mid-command, so its connection may be out of step.
-fn unpoison<'a>(
-    poisoned: PoisonError<MutexGuard<'a, Option<Connection>>>,
-) -> MutexGuard<'a, Option<Connection>> {
+fn unpoison(
+    poisoned: PoisonError<MutexGuard<'_, Option<Connection>>>,
+) -> MutexGuard<'_, Option<Connection>> {
     let mut guard = poisoned.into_inner();
     *guard = None;
     guard
@@ -724,17 +723,20 @@ fn decode_head(head: &str) -> Option<StoredConversion> {
     let (payout, currency) = head.get(1..)?.split_once('|')?;
     Some(StoredConversion {
         state,
-        payout: optional(payout)?,
-        currency: optional(currency)?,
+        payout: optional(payout).ok()?,
+        currency: optional(currency).ok()?,
     })
 }
 
+/// A stored value that does not decode; the caller names the key and field.
+struct Unreadable;
+
 /// Empty is `None`; anything else must parse.
-fn optional<T: std::str::FromStr>(text: &str) -> Option<Option<T>> {
+fn optional<T: std::str::FromStr>(text: &str) -> Result<Option<T>, Unreadable> {
     if text.is_empty() {
-        Some(None)
+        Ok(None)
     } else {
-        text.parse().ok().map(Some)
+        text.parse().map(Some).map_err(|_| Unreadable)
     }
 }
 
@@ -769,12 +771,12 @@ impl<'a> Items<'a> {
         Some(item)
     }
 
-    fn next_optional(&mut self) -> Option<Option<&'a str>> {
-        let item = self.next_item()?;
+    fn next_optional(&mut self) -> Result<Option<&'a str>, Unreadable> {
+        let item = self.next_item().ok_or(Unreadable)?;
         if item == "-" {
-            Some(None)
+            Ok(None)
         } else {
-            item.strip_prefix('+').map(Some)
+            item.strip_prefix('+').map(Some).ok_or(Unreadable)
         }
     }
 
@@ -804,13 +806,13 @@ fn encode_attrs(click: &Click) -> Option<String> {
 
 fn decode_attrs(mut click: Click, attrs: &str) -> Option<Click> {
     let mut items = Items(attrs);
-    if let Some(campaign) = items.next_optional()? {
+    if let Some(campaign) = items.next_optional().ok()? {
         click = click.with_campaign(campaign).ok()?;
     }
-    if let Some(source) = items.next_optional()? {
+    if let Some(source) = items.next_optional().ok()? {
         click = click.with_source(source).ok()?;
     }
-    if let Some(offer) = items.next_optional()? {
+    if let Some(offer) = items.next_optional().ok()? {
         click = click.with_offer(offer).ok()?;
     }
     while !items.is_empty() {
@@ -841,9 +843,9 @@ fn decode_history(history: &str) -> Option<(u64, Vec<HistoryEntry>)> {
     while !items.is_empty() {
         entries.push(HistoryEntry {
             state: state_of_letter(items.next_item()?)?,
-            payout: optional(items.next_item()?)?,
-            currency: optional(items.next_item()?)?,
-            status: items.next_optional()?.map(Into::into),
+            payout: optional(items.next_item()?).ok()?,
+            currency: optional(items.next_item()?).ok()?,
+            status: items.next_optional().ok()?.map(Into::into),
             at: decode_time(items.next_item()?)?,
         });
     }
