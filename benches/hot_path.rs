@@ -1,7 +1,8 @@
 //! The conversion-time hot path: parse + load + decide + commit on a `MemoryStore`, against
 //! `url::Url::parse` + a `HashMap<String, _>` lookup and insert on the same inputs.
 //!
-//! `cargo bench --bench hot_path`
+//! `cargo bench --bench hot_path` (and `--features redis` with `POSTBACK_REDIS_URL` set for the
+//! Redis group)
 //!
 //! Inputs are the parse bench's postback URL with its click id replaced by stored ids, visited
 //! in a random order from a pool of 2^20 URLs, so lookups miss the cache as they would in
@@ -172,9 +173,85 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same flow over a `RedisStore` on loopback, when `POSTBACK_REDIS_URL` names a server
+/// (`.ci/run` starts one): each postback records a new conversion (a fresh transaction id), so
+/// it costs two round trips, an `HMGET` and an `EVALSHA`; a duplicate costs one.
+#[cfg(feature = "redis")]
+fn redis(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use criterion::Throughput;
+    use postback::RedisStore;
+
+    const CLICKS: usize = 10_000;
+    const THREADS: usize = 4;
+    let Ok(url) = std::env::var("POSTBACK_REDIS_URL") else {
+        println!("hot_path_redis: skipped, POSTBACK_REDIS_URL is not set");
+        return;
+    };
+    let store = RedisStore::open(&url)
+        .and_then(|s| s.with_key_prefix(&format!("pbbench-{}", ClickId::generate())))
+        .map(|s| s.with_retention(Duration::from_secs(600)))
+        .expect("POSTBACK_REDIS_URL is a redis:// URL");
+    if let Err(err) = store.ping() {
+        println!("hot_path_redis: skipped, {err}");
+        return;
+    }
+    for n in 0..CLICKS {
+        let _ = store.insert(Click::from_id(id(n))).expect("insert a click");
+    }
+    let tracker = Tracker::new(store, Parser::generic()).with_log_capacity(0);
+    let now = OffsetDateTime::now_utc();
+    let next = AtomicU64::new(0);
+    // A click from the pool and a transaction id never used before: a new conversion.
+    let fresh = || {
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        let click = id(n as usize % CLICKS).encode();
+        format!(
+            "/postback?click_id={}&status=approved&payout=12.50&currency=USD&txid=B{n}",
+            click.as_str()
+        )
+    };
+
+    let mut group = c.benchmark_group("hot_path_redis");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("postback_1_thread", |b| {
+        b.iter(|| black_box(tracker.handle(&Request::get(&fresh()), now)));
+    });
+    group.bench_function("postback_4_threads", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = usize::try_from(iters).unwrap_or(usize::MAX) / THREADS + 1;
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..THREADS {
+                    s.spawn(|| {
+                        for _ in 0..per_thread {
+                            black_box(tracker.handle(&Request::get(&fresh()), now));
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        });
+    });
+    let duplicate = format!(
+        "/postback?click_id={}&status=approved&payout=12.50&currency=USD&txid=B0",
+        id(0).encode().as_str()
+    );
+    group.bench_function("duplicate_1_thread", |b| {
+        b.iter(|| black_box(tracker.handle(&Request::get(&duplicate), now)));
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(_: &mut Criterion) {
+    println!("hot_path_redis: skipped, build with --features redis");
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5));
-    targets = hot_path, scale, threads
+    targets = hot_path, scale, threads, redis
 }
 criterion_main!(benches);

@@ -47,8 +47,9 @@
 //! # Scope
 //!
 //! - No HTTP server or client: you pass a [`Request`] in and answer with
-//!   [`Outcome::http_status`]. No persistence beyond memory: implement [`ClickStore`] over your
-//!   database (the `testing` feature has a conformance suite for it).
+//!   [`Outcome::http_status`]. Clicks live in memory, or in Redis with the `redis` feature;
+//!   for another database implement [`ClickStore`] (the `testing` feature has a conformance
+//!   suite for it).
 //! - No I/O and no hidden clock in parsing, templating, linting and deciding: time comes in as
 //!   an argument.
 //! - Click ids are [`ClickId`]s if you like, but matching works on any id up to 128 bytes that
@@ -59,6 +60,9 @@
 //! - `serde`: `Serialize`/`Deserialize` for ids, states, amounts, profiles and the catalog
 //!   (string forms), JSON-lines output of the postback log, and Post Affiliate Pro's JSON
 //!   `sale=` parameter.
+//! - `redis`: [`store::RedisStore`], a [`ClickStore`] in Redis (or Valkey) that
+//!   many tracker nodes share, with an atomic server-side compare-and-set (pulls in `redis`,
+//!   sync client, no TLS).
 //! - `signature`: HMAC-SHA256 signature checks in the [`guard`] (pulls in `hmac` and `sha2`).
 //! - `testing`: [`testing::check_store`], the conformance suite for [`ClickStore`]
 //!   implementations.
@@ -98,6 +102,8 @@ pub use profile::Profile;
 pub use request::Request;
 pub use status::{ConversionState, StatusMap};
 pub use store::{Click, ClickStore, MemoryStore, MemoryStoreError};
+#[cfg(feature = "redis")]
+pub use store::{RedisStore, RedisStoreError};
 pub use template::{Dialect, OnMissing, Template, Value, Values};
 pub use tracker::{Outcome, Tracker};
 

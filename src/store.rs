@@ -40,6 +40,8 @@
 //! [`ClickId`]'s shape in either case).
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -50,6 +52,9 @@ use crate::click_id::ClickId;
 use crate::money::{Amount, Currency};
 use crate::status::ConversionState;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{RedisStore, RedisStoreError};
 pub use memory::{MemoryStore, MemoryStoreError};
 
 /// The longest click id, in bytes, a store accepts or looks up. Taboola's are about 120.

@@ -13,6 +13,7 @@ mod guard;
 mod lint;
 mod model;
 mod readme;
+mod redis;
 mod request;
 mod server;
 mod store;
