@@ -13,7 +13,10 @@ fn readme_axum_snippet_is_the_example_verbatim() {
     let readme = include_str!("../../README.md");
     let example = include_str!("../../examples/tracker_server.rs");
     let code = snippet(example);
-    assert!(code.lines().count() > 10, "the snippet markers enclose the handler");
+    assert!(
+        code.lines().count() > 10,
+        "the snippet markers enclose the handler"
+    );
     assert!(
         readme.contains(&format!("```rust,ignore\n{code}\n```")),
         "README's axum snippet differs from examples/tracker_server.rs: copy it again"
@@ -26,6 +29,9 @@ fn readme_gives_the_two_fresh_machine_commands() {
     assert!(readme.contains("cargo run --example quickstart"));
     assert!(readme.contains("\ncargo test "));
     let ci = include_str!("../../.ci/run");
-    assert!(ci.contains("\ncargo test\n"), ".ci/run runs README's test command");
+    assert!(
+        ci.contains("\ncargo test\n"),
+        ".ci/run runs README's test command"
+    );
     assert!(ci.contains("cargo run --example quickstart"));
 }

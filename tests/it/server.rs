@@ -219,7 +219,10 @@ fn click_redirects_to_the_offer_and_its_postback_is_recorded_once() {
     assert_eq!(entry["http_status"], 200);
     assert_eq!(entry["peer"], "127.0.0.1");
     // The log is shown to people: the token is redacted.
-    assert_eq!(entry["target"], target.replace("token=s3cret", "token=***").as_str());
+    assert_eq!(
+        entry["target"],
+        target.replace("token=s3cret", "token=***").as_str()
+    );
     assert_eq!(entry["hint"], serde_json::Value::Null);
     assert_eq!(log[2]["state"], "approved");
 }
