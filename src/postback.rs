@@ -124,6 +124,18 @@ pub enum Warning {
     },
 }
 
+impl Warning {
+    /// A stable short name: `still_encoded`, `extra_json_items` or `json_not_read`.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::StillEncoded { .. } => "still_encoded",
+            Self::ExtraJsonItems { .. } => "extra_json_items",
+            Self::JsonNotRead { .. } => "json_not_read",
+        }
+    }
+}
+
 /// One parsed postback. Borrows from the input; [`Postback::into_owned`] detaches it.
 ///
 /// ```
@@ -424,13 +436,11 @@ pub enum ParsePostbackError {
         at: usize,
     },
     /// An input, parameter count or value past the parser's [`Limits`].
-    #[error(
-        "too long: {what} is {len}, over the limit of {max}: check that the request is a postback"
-    )]
+    #[error("too long: {} is {len}, over the limit of {max}: check that the request is a postback", subject(*.limit, .param.as_deref()))]
     #[non_exhaustive]
     TooLong {
-        /// What was measured: `the input` (bytes), `the parameter count`, or a parameter name.
-        what: Box<str>,
+        /// The parameter whose value was too long (`None` for the input or parameter count).
+        param: Option<Box<str>>,
         /// Which bound was crossed.
         limit: Limit,
         /// The measured size (for the parameter count, the count at which reading stopped).
@@ -438,6 +448,16 @@ pub enum ParsePostbackError {
         /// The limit.
         max: usize,
     },
+}
+
+/// What a `too_long` message measured.
+fn subject(limit: Limit, param: Option<&str>) -> String {
+    match (limit, param) {
+        (Limit::InputLength, _) => "the input (bytes)".to_owned(),
+        (Limit::ParamCount, _) => "the parameter count".to_owned(),
+        (_, Some(param)) => format!("`{param}` (bytes)"),
+        (_, None) => "a value (bytes)".to_owned(),
+    }
 }
 
 impl ParsePostbackError {
@@ -465,9 +485,7 @@ impl ParsePostbackError {
             | Self::BadStatus { param, .. }
             | Self::BadPayout { param, .. }
             | Self::BadCurrency { param, .. } => Some(param),
-            Self::TooLong { what, limit, .. } => {
-                matches!(limit, Limit::ValueLength).then_some(&**what)
-            }
+            Self::TooLong { param, .. } => param.as_deref(),
         }
     }
 
@@ -1167,7 +1185,7 @@ struct State<'a, 'p> {
     warnings: Vec<Warning>,
 }
 
-impl<'a, 'p> State<'a, 'p> {
+impl<'a> State<'a, '_> {
     fn malformed(&mut self, param: &str, at: usize, kind: MalformedKind) {
         if self.malformed.as_ref().and_then(ParsePostbackError::at) > Some(at)
             || self.malformed.is_none()
@@ -1214,7 +1232,10 @@ impl<'a, 'p> State<'a, 'p> {
             self.malformed(param, at + e.at, e.kind);
         }
     }
+}
 
+#[cfg(feature = "serde")]
+impl<'a, 'p> State<'a, 'p> {
     /// Records `value` for `field`, checking it against an earlier one.
     fn offer(&mut self, field: Field, param: &'p str, at: usize, flags: u8, value: Cow<'a, str>) {
         let slot = &mut self.got[field.index()];
@@ -1242,7 +1263,7 @@ fn parse_with<'a>(
 ) -> Result<Postback<'a>, ParsePostbackError> {
     if input.len() > limits.input_bytes {
         return Err(ParsePostbackError::TooLong {
-            what: "the input".into(),
+            param: None,
             limit: Limit::InputLength,
             len: input.len(),
             max: limits.input_bytes,
@@ -1264,7 +1285,7 @@ fn parse_with<'a>(
     for (count, seg) in Segments::new(input, start, shape).enumerate() {
         if count >= limits.params {
             return Err(ParsePostbackError::TooLong {
-                what: "the parameter count".into(),
+                param: None,
                 limit: Limit::ParamCount,
                 len: count + 1,
                 max: limits.params,
@@ -1626,7 +1647,7 @@ fn finish<'a>(
         .find(|got| got.value.len() > limits.value_bytes)
     {
         return Err(ParsePostbackError::TooLong {
-            what: format!("`{}`", got.param).into(),
+            param: Some(got.param.into()),
             limit: Limit::ValueLength,
             len: got.value.len(),
             max: limits.value_bytes,

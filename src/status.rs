@@ -156,7 +156,7 @@ pub enum Vocabulary {
 /// assert_eq!(generic.get("Chargeback"), Some(ConversionState::Reversed));
 /// assert_eq!(generic.get("lead"), Some(ConversionState::Pending));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StatusMap {
     entries: Vec<(Box<str>, ConversionState)>,
     vocabulary: Vocabulary,
@@ -290,6 +290,19 @@ impl StatusMap {
         self.entries.is_empty()
     }
 }
+
+/// Two maps are equal when they give every word the same state, whatever the insertion order.
+impl PartialEq for StatusMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.vocabulary == other.vocabulary
+            && self.len() == other.len()
+            && self
+                .iter()
+                .all(|(word, state)| other.get(word) == Some(state))
+    }
+}
+
+impl Eq for StatusMap {}
 
 /// In config files a status map is a table of word → state plus an optional vocabulary:
 /// `{ words = { "1" = "approved", "2" = "pending" }, vocabulary = "closed" }`.
