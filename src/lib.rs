@@ -29,13 +29,17 @@
 //!
 //! - Click ids ([`ClickId`], [`ClickIdGenerator`]): unique, unguessable, URL-safe, time-ordered.
 //!   Matching never requires them: postbacks may carry any id your tracker issued.
+//! - Postback parsing ([`Parser`], [`Postback`], [`ParsePostbackError`]): one [`Profile`] per
+//!   sender (21 built in), exact money ([`Amount`], [`Currency`]) and per-profile status words
+//!   ([`StatusMap`]); every rejection has a stable code and says what to check.
 //! - No HTTP server or client, no persistence beyond memory: you own the transport and the
 //!   database.
 //!
 //! # Crate features
 //!
 //! - `serde`: `Serialize`/`Deserialize` for ids (as their text form) and the crate's other
-//!   value types.
+//!   value types. Also loads [`Profile`]s from config and reads Post Affiliate Pro's
+//!   JSON `sale=` parameter (through `serde_json`).
 //!
 //! # Performance
 //!
