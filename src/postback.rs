@@ -1334,8 +1334,22 @@ fn parse_with<'a>(
             Target::Ignored => {}
         }
     }
-    for (field, raw) in Field::ALL.into_iter().zip(raws) {
-        let Some(raw) = raw else { continue };
+    for (field, raw) in Field::ALL.iter().zip(&raws) {
+        let Some(raw) = *raw else { continue };
+        // The common case, built in place: a plain value sliced from the input text.
+        if raw.flags & (class::ENC | class::WIDE | class::SPACE) == 0
+            && let Some(text) = st
+                .src
+                .and_then(|src| src.get(raw.at..raw.at + raw.value.len()))
+        {
+            st.got[field.index()] = Some(Got {
+                param: raw.param,
+                at: raw.at,
+                flags: raw.flags,
+                value: Cow::Borrowed(text),
+            });
+            continue;
+        }
         match decode_flagged(raw.value, raw.flags, st.src, raw.at) {
             Ok(value) => {
                 st.got[field.index()] = Some(Got {
@@ -1541,8 +1555,8 @@ fn resolve_state(
 
 /// Rank 5: payout and currency, or `bad_payout`.
 fn read_money(
-    payout: Option<Got<'_, '_>>,
-    currency: Option<Got<'_, '_>>,
+    payout: Option<&Got<'_, '_>>,
+    currency: Option<&Got<'_, '_>>,
 ) -> Result<(Option<Amount>, Option<Currency>), ParsePostbackError> {
     let payout =
         match payout.filter(|got| !got.value.is_empty()) {
@@ -1630,9 +1644,12 @@ fn finish<'a>(
             param: profile.click_id_params().join(",").into(),
         });
     };
-    let status = status.filter(|got| !got.value.is_empty());
+    let status = match status {
+        Some(got) if !got.value.is_empty() => Some(got),
+        _ => None,
+    };
     let state = resolve_state(profile, status.as_ref(), mapped_state)?;
-    let (payout, currency) = read_money(payout, currency)?;
+    let (payout, currency) = read_money(payout.as_ref(), currency.as_ref())?;
     // Rank 6: values past the length limit.
     let text_fields = [
         Some(&click),
@@ -1653,7 +1670,10 @@ fn finish<'a>(
             max: limits.value_bytes,
         });
     }
-    let text = |got: Option<Got<'a, '_>>| got.map(|g| g.value).filter(|v| !v.is_empty());
+    let text = |got: Option<Got<'a, '_>>| match got {
+        Some(got) if !got.value.is_empty() => Some(got.value),
+        _ => None,
+    };
     Ok(Postback {
         click_id: click.value,
         status: status.map(|g| g.value),
