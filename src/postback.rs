@@ -1334,7 +1334,24 @@ fn parse_with<'a>(
             Target::Ignored => {}
         }
     }
-    for (field, raw) in Field::ALL.iter().zip(&raws) {
+    decode_fields(&mut st, &raws);
+    if duplicates {
+        check_duplicates(profile, &mut st, input, start, shape);
+    }
+    if let Some((param, raw, at)) = st.json {
+        read_json(profile, &mut st, param, raw, at);
+    }
+    let mapped_state = if st.saw_mapping {
+        mapped_state(profile, &mut st, input, start, shape)
+    } else {
+        None
+    };
+    finish(profile, limits, st, mapped_state)
+}
+
+/// Decodes every field the scan found, recording decode failures in `st`.
+fn decode_fields<'a, 'p>(st: &mut State<'a, 'p>, raws: &[Option<Raw<'a, 'p>>; 7]) {
+    for (field, raw) in Field::ALL.iter().zip(raws) {
         let Some(raw) = *raw else { continue };
         // The common case, built in place: a plain value sliced from the input text.
         if raw.flags & (class::ENC | class::WIDE | class::SPACE) == 0
@@ -1362,18 +1379,6 @@ fn parse_with<'a>(
             Err(e) => st.decode_failed(raw.param, raw.value, raw.at, e),
         }
     }
-    if duplicates {
-        check_duplicates(profile, &mut st, input, start, shape);
-    }
-    if let Some((param, raw, at)) = st.json {
-        read_json(profile, &mut st, param, raw, at);
-    }
-    let mapped_state = if st.saw_mapping {
-        mapped_state(profile, &mut st, input, start, shape)
-    } else {
-        None
-    };
-    finish(profile, limits, st, mapped_state)
 }
 
 /// The rare second look: a field sent twice with different bytes is `malformed` unless both
