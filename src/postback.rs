@@ -23,6 +23,12 @@
 //! assert_eq!(err.code(), "unexpanded_macro");
 //! # Ok::<(), postback::postback::ParsePostbackError>(())
 //! ```
+//!
+//! # Performance
+//!
+//! A postback whose values need no percent-decoding parses without allocating: every field
+//! of the [`Postback`] borrows from the input. Each profile builds a small index of its
+//! parameter names on first use (one allocation per profile, shared by all threads).
 
 use std::borrow::Cow;
 use std::fmt;

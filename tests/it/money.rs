@@ -45,7 +45,8 @@ fn amount_errors_are_never_zero() {
         ("auto", AmountErrorKind::InvalidCharacter),
         ("12.", AmountErrorKind::MisplacedSeparator),
         (".5", AmountErrorKind::MisplacedSeparator),
-        ("1234567890123456789", AmountErrorKind::TooManyDigits),
+        ("9223372036854775808", AmountErrorKind::TooManyDigits),
+        ("123456789012345678901", AmountErrorKind::TooManyDigits),
         ("0.0000000000000000001", AmountErrorKind::TooManyDigits),
     ] {
         let err = text.parse::<Amount>().unwrap_err();

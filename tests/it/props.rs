@@ -129,3 +129,27 @@ proptest! {
         prop_assert!(pb.warnings().iter().all(|w| w.code() != "still_encoded"));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn amounts_round_trip_through_text(units in any::<i64>(), scale in 0u8..=18) {
+        let amount = Amount::new(units, scale).unwrap();
+        let text = amount.to_string();
+        let back: Amount = text.parse().map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        prop_assert_eq!(back, amount);
+        prop_assert_eq!(back.to_string(), text);
+        prop_assert_eq!(back.scale(), scale);
+    }
+
+    #[test]
+    fn amount_order_matches_exact_rational_order(a in -1_000_000i64..1_000_000, sa in 0u8..6, b in -1_000_000i64..1_000_000, sb in 0u8..6) {
+        let x = Amount::new(a, sa).unwrap();
+        let y = Amount::new(b, sb).unwrap();
+        // a / 10^sa vs b / 10^sb, cross-multiplied in i128
+        let lhs = i128::from(a) * 10i128.pow(u32::from(sb));
+        let rhs = i128::from(b) * 10i128.pow(u32::from(sa));
+        prop_assert_eq!(x.cmp(&y), lhs.cmp(&rhs));
+    }
+}
