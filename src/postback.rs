@@ -885,15 +885,14 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// Where `hay` first holds one of `set`, or `hay.len()`. Eight bytes per step: in each word,
 /// a byte equal to the target becomes zero after the XOR, and the classic zero-byte test
 /// flags it; its lowest flag is exact, which is all a "first match" needs.
-fn find_any(hay: &[u8], set: [u8; 3]) -> usize {
-    let [first, second, third] = set.map(|byte| u64::from(byte) * LOW_BITS);
+#[inline]
+fn find_any<const N: usize>(hay: &[u8], set: [u8; N]) -> usize {
+    let targets = set.map(|byte| u64::from(byte) * LOW_BITS);
     let zero = |x: u64| x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS;
     let mut i = 0;
-    while let Some(chunk) = hay.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let hits = zero(word ^ first) | zero(word ^ second) | zero(word ^ third);
+    while let Some(chunk) = hay.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let hits = targets.iter().fold(0, |hits, &t| hits | zero(word ^ t));
         if hits != 0 {
             return i + (hits.trailing_zeros() / 8) as usize;
         }
@@ -940,7 +939,7 @@ impl<'a> Iterator for Segments<'a> {
         let key = rest.get(..key_len).unwrap_or_default();
         let (value, at) = if rest.get(key_len) == Some(&b'=') {
             let after = rest.get(key_len + 1..).unwrap_or_default();
-            let len = find_any(after, [b'&', self.end_byte, self.end_byte]);
+            let len = find_any(after, [b'&', self.end_byte]);
             (after.get(..len).unwrap_or_default(), start + key_len + 1)
         } else {
             (&[][..], start + key_len)
@@ -1276,6 +1275,11 @@ fn parse_with<'a>(
         });
     }
     let start = query_start(input, shape)?;
+    if let Some(src) = src
+        && let Some(postback) = parse_plain(profile, limits, src, start)
+    {
+        return Ok(postback);
+    }
     let lengths = profile.lookup().lengths;
     let mut st = State {
         src,
@@ -1353,6 +1357,89 @@ fn parse_with<'a>(
         None
     };
     finish(profile, limits, st, mapped_state)
+}
+
+/// The fast path for the common postback: every read value is plain ASCII text (nothing to
+/// decode, trim or suspect as a macro), each field is sent once, and the profile needs no
+/// mapping or JSON parameter. It builds the [`Postback`] straight from slices of the input.
+/// Anything else, including every error, returns `None` and the general path (which is the
+/// reference for behaviour) parses the input again from the start.
+fn parse_plain<'a>(
+    profile: &Profile,
+    limits: Limits,
+    src: &'a str,
+    start: usize,
+) -> Option<Postback<'a>> {
+    const SLOW: u8 = class::ENC | class::WIDE | class::SPACE | class::MACRO;
+    let index = profile.lookup();
+    let mut values: [Option<&'a str>; 7] = [None; 7];
+    for (count, seg) in Segments::new(src.as_bytes(), start, Shape::Detect).enumerate() {
+        if count >= limits.params {
+            return None;
+        }
+        let len_bit = if seg.key.len() < 64 {
+            1 << seg.key.len()
+        } else {
+            1
+        };
+        let slot = if index.lengths & len_bit == 0 {
+            None
+        } else {
+            index.find(seg.key)
+        };
+        match slot {
+            Some(Slot::Field(field, _)) => {
+                let value = values.get_mut(usize::from(field))?;
+                if value.is_some() || flags_of(seg.value) & SLOW != 0 {
+                    return None;
+                }
+                *value = Some(src.get(seg.at..seg.at + seg.value.len())?);
+            }
+            Some(Slot::Mapping | Slot::Json) => return None,
+            None if needs_decoding(seg.key) => return None,
+            None => {}
+        }
+    }
+    let [click, status, payout, currency, txid, event, token] =
+        values.map(|value| value.filter(|v| !v.is_empty()));
+    let click = click?;
+    let placeholder = |v: &&str| *v == "REPLACE" || *v == "OPTIONAL";
+    let texts = [Some(click), status, payout, currency, txid, event, token];
+    if texts.iter().flatten().any(placeholder)
+        || !profile.click_id_shape().matches(click)
+        || [Some(click), status, txid, event, token]
+            .iter()
+            .flatten()
+            .any(|v| v.len() > limits.value_bytes)
+    {
+        return None;
+    }
+    let state = match status {
+        None => profile.default_state(),
+        Some(word) => match profile.status_map().get(word) {
+            None if profile.status_map().vocabulary() == Vocabulary::Closed => return None,
+            state => state,
+        },
+    };
+    let payout = match payout {
+        None => None,
+        Some(text) => Some(text.parse::<Amount>().ok()?),
+    };
+    let currency = match currency {
+        None => None,
+        Some(text) => Some(text.parse::<Currency>().ok()?),
+    };
+    Some(Postback {
+        click_id: Cow::Borrowed(click),
+        status: status.map(Cow::Borrowed),
+        state,
+        payout,
+        currency,
+        txid: txid.map(Cow::Borrowed),
+        event: event.map(Cow::Borrowed),
+        token: token.map(Cow::Borrowed),
+        warnings: Vec::new(),
+    })
 }
 
 /// Decodes every field the scan found, recording decode failures in `st`.

@@ -153,3 +153,59 @@ proptest! {
         prop_assert_eq!(x.cmp(&y), lhs.cmp(&rhs));
     }
 }
+
+/// A query of `key=value` pairs whose keys are mostly ones the profile reads.
+fn query_for(profile: &'static Profile) -> impl Strategy<Value = String> {
+    let mut names: Vec<String> = Profile::builtins()
+        .filter(|p| p.name() == profile.name())
+        .flat_map(|p| {
+            [
+                p.click_id_params(),
+                p.status_params(),
+                p.payout_params(),
+                p.currency_params(),
+                p.txid_params(),
+                p.event_params(),
+                p.token_params(),
+            ]
+            .into_iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+        })
+        .collect();
+    names.extend(
+        profile
+            .status_mapping_params()
+            .iter()
+            .map(|p| p.param.to_string()),
+    );
+    names.push("other".to_owned());
+    // Mostly plain values (the fast path), sometimes anything the general path must handle.
+    let value = prop_oneof![
+        3 => "[a-zA-Z0-9_.-]{0,10}",
+        1 => "[a-zA-Z0-9%+{}\\[\\]<>!$,;. é=_-]{0,12}",
+    ];
+    let pair = (prop::sample::select(names), value);
+    prop::collection::vec(pair, 0..8).prop_map(|pairs| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// `parse` takes a fast path for plain postbacks; `parse_form` never does. Without `#`,
+    /// `?` or a scheme they read the same query, so they must agree on every input.
+    #[test]
+    fn fast_path_agrees_with_the_general_path(
+        (index, query) in (0usize..21).prop_flat_map(|i| (Just(i), query_for(profile(i))))
+    ) {
+        let profile = profile(index);
+        prop_assert_eq!(profile.parse(&query), profile.parse_form(query.as_bytes()), "{}", query);
+    }
+}
