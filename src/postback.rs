@@ -659,6 +659,33 @@ impl Parser {
         )
     }
 
+    /// Parses a URL, request target or bare query given as bytes, as read from an access log
+    /// or a raw request line. Exactly [`Parser::parse`], except that bytes that are not UTF-8
+    /// are an error on the parameter that holds them (only if the profile reads it), as in
+    /// [`Parser::parse_form`], instead of making the whole input unreadable.
+    ///
+    /// ```
+    /// use postback::postback::Parser;
+    ///
+    /// let parser = Parser::generic();
+    /// // A Latin-1 `é` in a parameter the profile does not read does not matter…
+    /// let pb = parser.parse_bytes(b"/pb?click_id=abc&note=caf\xe9&status=approved")?;
+    /// assert_eq!(pb.click_id(), "abc");
+    /// // …in the click id it does.
+    /// let err = parser.parse_bytes(b"/pb?click_id=caf\xe9").unwrap_err();
+    /// assert_eq!(err.code(), "malformed");
+    /// assert_eq!(err.at(), Some(16));
+    /// # Ok::<(), postback::postback::ParsePostbackError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Parser::parse`]; for example `click_id=caf\xe9` is `malformed` (invalid UTF-8) at
+    /// the byte that is not UTF-8.
+    pub fn parse_bytes<'a>(&self, input: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
+        parse_with(self.profile(), self.limits, input, None, Shape::Detect)
+    }
+
     /// Parses an `application/x-www-form-urlencoded` body. Bytes, so that invalid UTF-8 is an
     /// error on the parameter that holds it (only if the profile reads it), not a lossy
     /// replacement. `#` has no special meaning in a body.

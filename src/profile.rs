@@ -387,7 +387,20 @@ impl Profile {
         &self.statuses
     }
 
-    /// The state when no status is sent: Keitaro assumes a sale, most profiles have none.
+    /// The state when no status is sent. Keitaro assumes a sale, and so do the trackers whose
+    /// postbacks carry no status at all (Voluum, ClickFlare, FunnelFlux) or only a reversal
+    /// (Prosper202): every postback they take is a conversion. The other built-ins have none.
+    ///
+    /// ```
+    /// use postback::ConversionState;
+    /// use postback::profile::Profile;
+    ///
+    /// let voluum = Profile::builtin("voluum").unwrap();
+    /// let pb = voluum.parse("/postback?cid=abc&payout=1.20")?;
+    /// assert_eq!(pb.state(), Some(ConversionState::Approved));
+    /// assert_eq!(Profile::builtin("binom").unwrap().default_state(), None);
+    /// # Ok::<(), postback::postback::ParsePostbackError>(())
+    /// ```
     #[must_use]
     pub const fn default_state(&self) -> Option<ConversionState> {
         self.default_state
@@ -552,7 +565,8 @@ fn builtin_profile(name: &str) -> Profile {
             .with_payout_param("payout")
             .with_currency_param("currency")
             .with_txid_param("txid")
-            .with_event_param("et"),
+            .with_event_param("et")
+            .with_default_state(Some(Approved)),
         "redtrack" => Profile::new(name, "clickid")
             .with_status_param("status")
             .with_payout_param("sum")
@@ -577,7 +591,8 @@ fn builtin_profile(name: &str) -> Profile {
         "clickflare" => Profile::new(name, "click_id")
             .with_click_id_param("cid")
             .with_payout_param("payout")
-            .with_txid_param("txid"),
+            .with_txid_param("txid")
+            .with_default_state(Some(Approved)),
         "peerclick" => Profile::new(name, "cid")
             .with_status_param("status")
             .with_payout_param("payout")
@@ -586,7 +601,8 @@ fn builtin_profile(name: &str) -> Profile {
             .with_status_map(StatusMap::generic()),
         "funnelflux" => Profile::new(name, "hit")
             .with_payout_param("rev")
-            .with_txid_param("tx"),
+            .with_txid_param("tx")
+            .with_default_state(Some(Approved)),
         "prosper202" => Profile::new(name, "subid")
             .with_click_id_param("sid")
             .with_click_id_shape(ClickIdShape::PositiveInteger)
@@ -598,7 +614,8 @@ fn builtin_profile(name: &str) -> Profile {
             .with_txid_param("order_id")
             .with_txid_param("orderid")
             .with_txid_param("oid")
-            .with_status_map(words(&[(Reversed, &["reversed"])])),
+            .with_status_map(words(&[(Reversed, &["reversed"])]))
+            .with_default_state(Some(Approved)),
         "affise" => Profile::new(name, "clickid")
             .with_click_id_param("click_id")
             .with_status_param("status")

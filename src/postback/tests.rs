@@ -84,3 +84,34 @@ fn query_is_found_in_each_shape() {
     assert_eq!(query("a=1?&b").ok().as_deref(), Some("a=1?&b="));
     assert!(query("https:///p?a=1").is_err());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Bytes that are UTF-8 parse exactly as the same text does.
+    #[test]
+    fn parse_bytes_agrees_with_parse_on_text(
+        input in "(https://t\\.example/pb\\?|/pb\\?|\\?)?((click_id|status|payout|currency|txid|x)=[a-zA-Z0-9%{}#.é ]{0,8}&?){0,5}",
+    ) {
+        let parser = super::Parser::generic();
+        proptest::prop_assert_eq!(parser.parse_bytes(input.as_bytes()), parser.parse(&input));
+    }
+}
+
+#[test]
+fn parse_bytes_reports_invalid_utf8_where_it_is_read() {
+    let parser = super::Parser::generic();
+    let ok = parser.parse_bytes(b"https://t.example/pb?x=\xff\xfe&click_id=abc&status=approved");
+    assert_eq!(ok.map(|pb| pb.click_id().to_owned()), Ok("abc".to_owned()));
+
+    let err = parser
+        .parse_bytes(b"/pb?status=approved&click_id=ab\xffc")
+        .unwrap_err();
+    assert_eq!(err.code(), "malformed");
+    assert_eq!(err.param(), Some("click_id"));
+    assert_eq!(err.at(), Some(31));
+    assert_eq!(
+        err.to_string(),
+        "malformed `click_id` at byte 31: the decoded value is not UTF-8: check the sender's character encoding"
+    );
+}

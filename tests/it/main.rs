@@ -1,7 +1,25 @@
 //! Integration tests over the public API only: one test crate, one module per area.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that hits an unexpected error should fail loudly at that line"
+)]
 
+mod alloc;
+mod catalog;
+#[cfg(feature = "cli")]
+mod cli;
 mod click_id;
+mod guard;
+mod lint;
+mod model;
 mod money;
 mod postback;
 mod profile;
 mod props;
+mod readme;
+mod redis;
+mod request;
+mod server;
+mod store;
+mod template;
+mod tracker;

@@ -1,0 +1,699 @@
+//! Refusing postbacks that did not come from the network: token, source address, signature.
+//!
+//! A postback moves money, and its URL is easy to guess once one has leaked (in a browser
+//! history, a log, a support ticket). Networks protect it in three ways, and [`Guard`] checks each
+//! one you configure before the tracker looks at the postback (domain facts: Keitaro keeps a
+//! secret key in the path, Scaleo/Affise/TUNE send a query token, TUNE/BeMob/FuseClick
+//! allow-list sender IPs, offerwalls sign the parameters):
+//!
+//! 1. **Source address**: the client IP must lie in an allow-list of [`Cidr`] networks. The client
+//!    is the socket peer, unless the peer is one of your trusted proxies; only then is the
+//!    [`ForwardedHeader`] it writes believed, read from the right and skipping trusted hops.
+//!    A client that sends its own `X-Forwarded-For` straight to you is judged by its socket
+//!    address.
+//! 2. **Shared-secret token** in a query (or form body) parameter or in a path segment, compared
+//!    in constant time. Several tokens may be accepted at once, so a token can be rotated without
+//!    losing postbacks.
+//! 3. **Signature** (feature `signature`): HMAC-SHA256 over the canonical parameters with a
+//!    timestamp window against replay; see `Signature`.
+//!
+//! The checks run in that order; the first that fails is returned. A [`Guard`] with nothing
+//! configured lets everything through ([`Guard::default`]), and each check fails closed once
+//! configured: a configured token with no token in the request is refused, an allow-list with
+//! no known peer address is refused.
+//!
+//! The guard does no I/O, never reads the clock (time comes in as `now`), and on a request
+//! without percent-escapes in its token allocates nothing.
+//!
+//! ```
+//! use postback::guard::{Cidr, Guard, TokenSource};
+//! use postback::Request;
+//! use std::net::IpAddr;
+//! use time::OffsetDateTime;
+//!
+//! let guard = Guard::new()
+//!     .with_token("n3w-t0ken")
+//!     .with_token("old-token") // still accepted while the network switches over
+//!     .with_token_source(TokenSource::param("secure"))
+//!     .with_allowed_nets(Cidr::parse_list("203.0.113.0/24, 2001:db8::/32")?)
+//!     .with_trusted_proxy("10.0.0.0/8".parse()?);
+//!
+//! // The network's server, seen through your load balancer at 10.0.0.2:
+//! let headers = [("X-Forwarded-For", "203.0.113.9")];
+//! let req = Request::get("/postback?subid=abc&status=approved&secure=old-token")
+//!     .with_peer("10.0.0.2".parse::<IpAddr>()?)
+//!     .with_headers(&headers);
+//! let now = OffsetDateTime::now_utc();
+//! assert_eq!(guard.check(&req, now), Ok(()));
+//!
+//! // The same request from anywhere else is refused, whatever headers it sends:
+//! let spoofed = req.clone().with_peer("198.51.100.66".parse::<IpAddr>()?);
+//! let err = guard.check(&spoofed, now).unwrap_err();
+//! assert_eq!(err.http_status(), 403);
+//! assert_eq!(err.to_string(), "client ip 198.51.100.66 is not in the allow-list: \
+//!     add the network's sender addresses, or the proxy in front of you as a trusted proxy");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cidr;
+mod decode;
+mod forwarded;
+#[cfg(feature = "signature")]
+mod signature;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use time::OffsetDateTime;
+
+pub use cidr::{Cidr, ParseCidrError};
+pub use forwarded::ForwardedHeader;
+#[cfg(feature = "signature")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
+pub use signature::Signature;
+
+use crate::Request;
+use decode::Plus;
+use forwarded::SplitUnquoted;
+
+/// Where a request carries its shared-secret token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// A parameter with this name in the query or the form body (`token`, `secure`,
+    /// `security_token`, …); it must appear once in all. The name is matched as sent,
+    /// case-sensitively and without decoding; the value is decoded once as form data (`+` is a
+    /// space, `%XX` a byte; a `%` without two hex digits stays as it is) and compared as bytes,
+    /// so `%2541` is the three characters `%41`, never `A`.
+    Param(Box<str>),
+    /// The path segment at this index, counting from 0 after the leading `/`: Keitaro's
+    /// `/<key>/postback` is segment 0. The segment is percent-decoded once; `+` is itself.
+    PathSegment(usize),
+}
+
+impl TokenSource {
+    /// [`TokenSource::Param`] with this name.
+    #[must_use]
+    pub fn param(name: impl Into<Box<str>>) -> Self {
+        TokenSource::Param(name.into())
+    }
+}
+
+impl Default for TokenSource {
+    /// The query parameter `token`.
+    fn default() -> Self {
+        TokenSource::param("token")
+    }
+}
+
+impl fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSource::Param(name) => write!(f, "parameter `{name}`"),
+            TokenSource::PathSegment(index) => write!(f, "path segment {index}"),
+        }
+    }
+}
+
+/// The checks a postback must pass before the tracker believes it; see the [module docs](self).
+///
+/// Build it once at start-up with the `with_*` methods and share it (`&Guard` is all
+/// [`check`](Guard::check) needs; the type is `Send + Sync`).
+///
+/// `Debug` output shows how many tokens are configured, never the tokens.
+#[derive(Clone, Default)]
+pub struct Guard {
+    tokens: Vec<Box<[u8]>>,
+    token_source: TokenSource,
+    allowed: Vec<Cidr>,
+    trusted_proxies: Vec<Cidr>,
+    forwarded_header: ForwardedHeader,
+    #[cfg(feature = "signature")]
+    signature: Option<Signature>,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Guard");
+        s.field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
+            .field("token_source", &self.token_source)
+            .field("allowed", &self.allowed)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("forwarded_header", &self.forwarded_header);
+        #[cfg(feature = "signature")]
+        s.field("signature", &self.signature);
+        s.finish()
+    }
+}
+
+impl Guard {
+    /// A guard that lets everything through, to be configured with the `with_*` methods.
+    #[must_use]
+    pub fn new() -> Self {
+        Guard::default()
+    }
+
+    /// Accepts this shared-secret token. Call it again to accept several at once while you
+    /// rotate: add the new token, switch the network over, then drop the old one.
+    ///
+    /// Once any token is configured, a request without a matching one is refused. An empty
+    /// token matches nothing: a request with an empty token counts as having none.
+    ///
+    /// Comparison takes time that depends on the lengths of the two tokens but not on their
+    /// contents, so a timing attacker can learn a token's length at most; use long random
+    /// tokens.
+    #[must_use]
+    pub fn with_token(mut self, token: impl AsRef<[u8]>) -> Self {
+        self.tokens.push(token.as_ref().into());
+        self
+    }
+
+    /// Sets where the token is read from; the default is the query parameter `token`.
+    ///
+    /// ```
+    /// use postback::guard::{Guard, TokenSource};
+    /// use postback::Request;
+    /// use time::OffsetDateTime;
+    ///
+    /// // Keitaro-style: https://track.example/<key>/postback?subid=…
+    /// let guard = Guard::new()
+    ///     .with_token("8f1c0f7e2b")
+    ///     .with_token_source(TokenSource::PathSegment(0));
+    /// let now = OffsetDateTime::UNIX_EPOCH;
+    /// assert!(guard.check(&Request::get("/8f1c0f7e2b/postback?subid=abc"), now).is_ok());
+    /// assert!(guard.check(&Request::get("/postback?subid=abc"), now).is_err());
+    /// ```
+    #[must_use]
+    pub fn with_token_source(mut self, source: TokenSource) -> Self {
+        self.token_source = source;
+        self
+    }
+
+    /// Accepts requests from this network. Once any network is allowed, a client outside all
+    /// of them is refused, and so is a request without a peer address.
+    #[must_use]
+    pub fn with_allowed_net(mut self, net: Cidr) -> Self {
+        self.allowed.push(net);
+        self
+    }
+
+    /// Accepts requests from each of these networks; see [`with_allowed_net`](Guard::with_allowed_net).
+    #[must_use]
+    pub fn with_allowed_nets(mut self, nets: impl IntoIterator<Item = Cidr>) -> Self {
+        self.allowed.extend(nets);
+        self
+    }
+
+    /// Believes the forwarded header from peers in this network (your load balancer, reverse
+    /// proxy or CDN), and skips its addresses when reading the header from the right.
+    #[must_use]
+    pub fn with_trusted_proxy(mut self, net: Cidr) -> Self {
+        self.trusted_proxies.push(net);
+        self
+    }
+
+    /// Trusts each of these networks; see [`with_trusted_proxy`](Guard::with_trusted_proxy).
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, nets: impl IntoIterator<Item = Cidr>) -> Self {
+        self.trusted_proxies.extend(nets);
+        self
+    }
+
+    /// Sets the header your trusted proxies write the client address into; the default is
+    /// `X-Forwarded-For`. The other header is ignored, since a client can send it unchanged
+    /// through your proxy.
+    #[must_use]
+    pub fn with_forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.forwarded_header = header;
+        self
+    }
+
+    /// Requires a valid HMAC-SHA256 signature with a fresh timestamp; see [`Signature`].
+    #[cfg(feature = "signature")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
+    #[must_use]
+    pub fn with_signature(mut self, signature: Signature) -> Self {
+        self.signature = Some(signature);
+        self
+    }
+
+    /// Runs every configured check on `request`, in the order source address, token,
+    /// signature, and returns the first failure. `now` is only read by the signature's
+    /// timestamp window.
+    ///
+    /// # Errors
+    ///
+    /// A [`GuardError`] saying which check failed and what to look at, for example:
+    /// - a token is configured and `/pb?subid=abc` has none: [`GuardError::MissingToken`];
+    /// - `/pb?token=guess`: [`GuardError::BadToken`]; `/pb?token=a&token=b`:
+    ///   [`GuardError::AmbiguousToken`];
+    /// - the client address is outside the allow-list: [`GuardError::IpNotAllowed`]; there is no
+    ///   peer address: [`GuardError::NoClientIp`]; a trusted proxy passed on a hop such as
+    ///   `for=unknown`: [`GuardError::BadForwardedHop`];
+    /// - signature problems: [`GuardError::MissingSignature`], [`GuardError::MalformedSignature`],
+    ///   [`GuardError::BadSignature`], [`GuardError::MissingTimestamp`],
+    ///   [`GuardError::BadTimestamp`], [`GuardError::Expired`], [`GuardError::FromFuture`].
+    pub fn check(&self, request: &Request<'_>, now: OffsetDateTime) -> Result<(), GuardError> {
+        if !self.allowed.is_empty() {
+            let ip = self.client_ip(request)?;
+            if !self.allowed.iter().any(|net| net.contains(ip)) {
+                return Err(GuardError::IpNotAllowed { ip });
+            }
+        }
+        if !self.tokens.is_empty() {
+            self.check_token(request)?;
+        }
+        #[cfg(feature = "signature")]
+        if let Some(signature) = &self.signature {
+            signature.verify(request, now)?;
+        }
+        #[cfg(not(feature = "signature"))]
+        let _ = now;
+        Ok(())
+    }
+
+    /// The address the request came from: the socket peer, or, when the peer is a trusted
+    /// proxy, the rightmost address in the forwarded header that is not a trusted proxy
+    /// (the leftmost one if all are). IPv4-mapped IPv6 addresses come back as IPv4.
+    ///
+    /// Useful for logs even when no allow-list is configured.
+    ///
+    /// ```
+    /// use postback::guard::Guard;
+    /// use postback::Request;
+    /// use std::net::IpAddr;
+    ///
+    /// let guard = Guard::new().with_trusted_proxy("10.0.0.0/8".parse()?);
+    /// let headers = [("X-Forwarded-For", "6.6.6.6, 203.0.113.9, 10.0.0.7")];
+    /// let via_proxy = Request::get("/pb").with_peer("10.0.0.2".parse::<IpAddr>()?).with_headers(&headers);
+    /// assert_eq!(guard.client_ip(&via_proxy)?, "203.0.113.9".parse::<IpAddr>()?);
+    ///
+    /// let direct = via_proxy.clone().with_peer("198.51.100.66".parse::<IpAddr>()?);
+    /// assert_eq!(guard.client_ip(&direct)?, "198.51.100.66".parse::<IpAddr>()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`GuardError::NoClientIp`] without a peer address; [`GuardError::BadForwardedHop`] when
+    /// the hop to believe is not an address (`X-Forwarded-For: unknown`, `Forwarded:
+    /// for=_hidden`, or a `Forwarded` element without `for=`).
+    pub fn client_ip(&self, request: &Request<'_>) -> Result<IpAddr, GuardError> {
+        let peer = request.peer().ok_or(GuardError::NoClientIp)?.to_canonical();
+        if !self.is_trusted(peer) {
+            return Ok(peer);
+        }
+        let header = self.forwarded_header;
+        // One pass left to right: the answer is the rightmost hop that is not a trusted proxy,
+        // which is the last such hop seen. No allocation; cost linear in the header's length.
+        let mut first: Option<IpAddr> = None;
+        let mut untrusted: Option<Option<IpAddr>> = None;
+        let mut visit = |element: &str, hop: fn(&str) -> Option<IpAddr>| {
+            if element.trim_matches([' ', '\t']).is_empty() {
+                return;
+            }
+            let hop = hop(element).map(|ip| ip.to_canonical());
+            first = first.or(hop);
+            match hop {
+                Some(ip) if self.is_trusted(ip) => {}
+                other => untrusted = Some(other),
+            }
+        };
+        for value in request.header_values(header.as_str()) {
+            match header {
+                // Quotes mean nothing in X-Forwarded-For: a client's stray `"` must not glue
+                // the hops its proxies append into one element.
+                ForwardedHeader::XForwardedFor => {
+                    value
+                        .split(',')
+                        .for_each(|e| visit(e, forwarded::parse_node));
+                }
+                ForwardedHeader::Forwarded => {
+                    SplitUnquoted::new(value, b',')
+                        .for_each(|e| visit(e, forwarded::forwarded_for));
+                }
+            }
+        }
+        match untrusted {
+            Some(Some(ip)) => Ok(ip),
+            Some(None) => Err(GuardError::BadForwardedHop {
+                header,
+                proxy: peer,
+            }),
+            None => Ok(first.unwrap_or(peer)),
+        }
+    }
+
+    /// The request target with the token's value replaced by `***`, for logs and "received
+    /// postbacks" screens: keeping the raw URL would keep the secret. Borrows when there is
+    /// nothing to hide (no token configured, or none in the target).
+    ///
+    /// ```
+    /// use postback::guard::{Guard, TokenSource};
+    ///
+    /// let guard = Guard::new().with_token("s3cret").with_token_source(TokenSource::param("secure"));
+    /// assert_eq!(guard.redact("/pb?subid=abc&secure=s3cret&x=1"), "/pb?subid=abc&secure=***&x=1");
+    ///
+    /// let keitaro = Guard::new().with_token("s3cret").with_token_source(TokenSource::PathSegment(0));
+    /// assert_eq!(keitaro.redact("https://t.example/s3cret/postback?subid=abc"),
+    ///            "https://t.example/***/postback?subid=abc");
+    /// ```
+    #[must_use]
+    pub fn redact<'t>(&self, target: &'t str) -> Cow<'t, str> {
+        if self.tokens.is_empty() {
+            return Cow::Borrowed(target);
+        }
+        let request = Request::get(target);
+        let bytes = target.as_bytes();
+        let mut hide = Vec::new();
+        match &self.token_source {
+            TokenSource::Param(name) => {
+                if let Some(query) = request.query_range() {
+                    param_value_ranges(bytes, query, name.as_bytes(), &mut hide);
+                }
+            }
+            TokenSource::PathSegment(index) => {
+                hide.extend(segment_range(bytes, request.path_range(), *index));
+            }
+        }
+        if hide.is_empty() {
+            return Cow::Borrowed(target);
+        }
+        // Every hidden range starts after `=` or `/` and ends before `&`, `#`, `/`, `?` or the
+        // end, so cutting there keeps UTF-8 intact; the lossy path only guards that reasoning.
+        match String::from_utf8(mask(bytes, &hide)) {
+            Ok(text) => Cow::Owned(text),
+            Err(err) => Cow::Owned(String::from_utf8_lossy(err.as_bytes()).into_owned()),
+        }
+    }
+
+    /// A form body with the token parameter's value replaced by `***`; see
+    /// [`redact`](Guard::redact). A path-segment token is never in the body.
+    #[must_use]
+    pub fn redact_body<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
+        let TokenSource::Param(name) = &self.token_source else {
+            return Cow::Borrowed(body);
+        };
+        if self.tokens.is_empty() {
+            return Cow::Borrowed(body);
+        }
+        let mut hide = Vec::new();
+        param_value_ranges(body, 0..body.len(), name.as_bytes(), &mut hide);
+        if hide.is_empty() {
+            Cow::Borrowed(body)
+        } else {
+            Cow::Owned(mask(body, &hide))
+        }
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+
+    fn check_token(&self, request: &Request<'_>) -> Result<(), GuardError> {
+        let raw: Option<&[u8]> = match &self.token_source {
+            TokenSource::Param(name) => {
+                let query = request.query().unwrap_or("");
+                // `str::split` on a char finds `&` with a vectorised search; most pieces are
+                // then rejected by their first bytes without looking for `=`.
+                let in_query = query.split('&').map(str::as_bytes);
+                let in_body = request
+                    .body()
+                    .into_iter()
+                    .flat_map(|b| b.split(|&c| c == b'&'));
+                let mut found = None;
+                for piece in in_query.chain(in_body) {
+                    let Some(rest) = piece.strip_prefix(name.as_bytes()) else {
+                        continue;
+                    };
+                    let value = match rest {
+                        [] => &[][..],
+                        [b'=', value @ ..] => value,
+                        _ => continue,
+                    };
+                    if found.is_some() {
+                        return Err(GuardError::AmbiguousToken {
+                            location: self.token_source.clone(),
+                        });
+                    }
+                    found = Some(value);
+                }
+                found
+            }
+            TokenSource::PathSegment(index) => request
+                .path()
+                .split('/')
+                .skip(1)
+                .nth(*index)
+                .map(str::as_bytes),
+        };
+        let plus = match self.token_source {
+            TokenSource::Param(_) => Plus::Space,
+            TokenSource::PathSegment(_) => Plus::Literal,
+        };
+        let presented = decode::decode(raw.unwrap_or_default(), plus);
+        if presented.is_empty() {
+            return Err(GuardError::MissingToken {
+                location: self.token_source.clone(),
+            });
+        }
+        // No early exit across tokens either, so timing does not tell which one matched.
+        let mut matched = false;
+        for token in &self.tokens {
+            matched |= constant_time_eq(&presented, token);
+        }
+        if matched {
+            Ok(())
+        } else {
+            Err(GuardError::BadToken {
+                location: self.token_source.clone(),
+            })
+        }
+    }
+}
+
+const MASK: &[u8] = b"***";
+
+/// The value ranges of every non-empty `name=value` pair in `bytes[region]`.
+fn param_value_ranges(
+    bytes: &[u8],
+    region: Range<usize>,
+    name: &[u8],
+    out: &mut Vec<Range<usize>>,
+) {
+    let Some(form) = bytes.get(region.clone()) else {
+        return;
+    };
+    let mut offset = region.start;
+    for piece in form.split(|&b| b == b'&') {
+        if let Some([b'=', value @ ..]) = piece.strip_prefix(name)
+            && !value.is_empty()
+        {
+            let start = offset + name.len() + 1;
+            out.push(start..start + value.len());
+        }
+        offset += piece.len() + 1;
+    }
+}
+
+/// The range of the path segment that [`Guard::check`] reads as the token, if not empty.
+fn segment_range(bytes: &[u8], path: Range<usize>, index: usize) -> Option<Range<usize>> {
+    let mut offset = path.start;
+    for (k, segment) in bytes.get(path)?.split(|&b| b == b'/').enumerate() {
+        if k == index + 1 {
+            return (!segment.is_empty()).then(|| offset..offset + segment.len());
+        }
+        offset += segment.len() + 1;
+    }
+    None
+}
+
+/// `bytes` with each of the sorted, disjoint `ranges` replaced by [`MASK`].
+fn mask(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut kept = 0;
+    for range in ranges {
+        out.extend_from_slice(bytes.get(kept..range.start).unwrap_or_default());
+        out.extend_from_slice(MASK);
+        kept = range.end;
+    }
+    out.extend_from_slice(bytes.get(kept..).unwrap_or_default());
+    out
+}
+
+/// Compares in time that depends on the lengths only: every byte pair is visited and the
+/// differences are OR-ed together, with no branch on their values. `black_box` keeps the
+/// optimiser from turning the loop back into an early-exit comparison.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= std::hint::black_box(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// Why [`Guard::check`] refused a request. Messages say what to check and never contain a
+/// token, a key or a signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// A token is configured and the request has none (or an empty one).
+    #[error("missing token: expected it in {location} of the postback url")]
+    #[non_exhaustive]
+    MissingToken {
+        /// Where the token was looked for.
+        location: TokenSource,
+    },
+    /// The request's token matches none of the configured tokens.
+    #[error("token in {location} does not match: check the postback url saved at the network")]
+    #[non_exhaustive]
+    BadToken {
+        /// Where the token was read.
+        location: TokenSource,
+    },
+    /// The token parameter appears more than once, so it is unclear which one the sender meant.
+    #[error("{location} appears more than once: send the token once")]
+    #[non_exhaustive]
+    AmbiguousToken {
+        /// The repeated parameter.
+        location: TokenSource,
+    },
+    /// The client address lies outside every allowed network.
+    #[error(
+        "client ip {ip} is not in the allow-list: add the network's sender addresses, \
+         or the proxy in front of you as a trusted proxy"
+    )]
+    #[non_exhaustive]
+    IpNotAllowed {
+        /// The client address that was refused.
+        ip: IpAddr,
+    },
+    /// An allow-list is configured and the request has no peer address.
+    #[error("client ip unknown: the request has no peer address to check against the allow-list")]
+    NoClientIp,
+    /// A trusted proxy forwarded a hop that is not an IP address (`unknown`, an obfuscated id,
+    /// a `Forwarded` element without `for=`), so the client address is unknown.
+    #[error(
+        "`{header}` from trusted proxy {proxy} names a client that is not an ip address: \
+         check that the proxy writes this header"
+    )]
+    #[non_exhaustive]
+    BadForwardedHop {
+        /// The header that was read.
+        header: ForwardedHeader,
+        /// The peer address of the trusted proxy that sent it.
+        proxy: IpAddr,
+    },
+    /// A signature is required and the request has none.
+    #[error("missing signature: expected parameter `{param}`")]
+    #[non_exhaustive]
+    MissingSignature {
+        /// The signature parameter's name.
+        param: Box<str>,
+    },
+    /// The signature is not 64 hex digits, or appears more than once.
+    #[error("signature in parameter `{param}` is not one value of 64 hex digits")]
+    #[non_exhaustive]
+    MalformedSignature {
+        /// The signature parameter's name.
+        param: Box<str>,
+    },
+    /// The signature does not match the parameters: forged, tampered with, or signed with another
+    /// key or canonical form.
+    #[error(
+        "signature in parameter `{param}` does not match: check the shared key and that the \
+         sender signs the sorted, form-encoded parameters without `{param}`"
+    )]
+    #[non_exhaustive]
+    BadSignature {
+        /// The signature parameter's name.
+        param: Box<str>,
+    },
+    /// A signature is required and the request has no timestamp.
+    #[error("missing timestamp: expected unix seconds in parameter `{param}`")]
+    #[non_exhaustive]
+    MissingTimestamp {
+        /// The timestamp parameter's name.
+        param: Box<str>,
+    },
+    /// The timestamp is not a whole number of Unix seconds, or appears more than once.
+    #[error("timestamp in parameter `{param}` is not one value of unix seconds")]
+    #[non_exhaustive]
+    BadTimestamp {
+        /// The timestamp parameter's name.
+        param: Box<str>,
+    },
+    /// The signed timestamp is older than the window: a replay, or a sender that retried too long.
+    #[error("signed timestamp is {age_secs} s old, outside the {window_secs} s window")]
+    #[non_exhaustive]
+    Expired {
+        /// How old the timestamp is, in seconds.
+        age_secs: u64,
+        /// The configured window, in seconds.
+        window_secs: u64,
+    },
+    /// The signed timestamp is further in the future than the window: a wrong clock.
+    #[error(
+        "signed timestamp is {ahead_secs} s in the future, outside the {window_secs} s window: \
+         check the sender's clock"
+    )]
+    #[non_exhaustive]
+    FromFuture {
+        /// How far ahead of `now` the timestamp is, in seconds.
+        ahead_secs: u64,
+        /// The configured window, in seconds.
+        window_secs: u64,
+    },
+}
+
+impl GuardError {
+    /// A stable code for logs and metrics, e.g. `bad_token` or `ip_not_allowed`.
+    ///
+    /// ```
+    /// use postback::guard::Guard;
+    /// use postback::Request;
+    ///
+    /// let guard = Guard::new().with_token("s3cret");
+    /// let err = guard.check(&Request::get("/pb?subid=abc"), time::OffsetDateTime::UNIX_EPOCH).unwrap_err();
+    /// assert_eq!((err.code(), err.http_status()), ("missing_token", 401));
+    /// assert_eq!(err.to_string(), "missing token: expected it in parameter `token` of the postback url");
+    /// ```
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            GuardError::MissingToken { .. } => "missing_token",
+            GuardError::BadToken { .. } => "bad_token",
+            GuardError::AmbiguousToken { .. } => "ambiguous_token",
+            GuardError::IpNotAllowed { .. } => "ip_not_allowed",
+            GuardError::NoClientIp => "no_client_ip",
+            GuardError::BadForwardedHop { .. } => "bad_forwarded_hop",
+            GuardError::MissingSignature { .. } => "missing_signature",
+            GuardError::MalformedSignature { .. } => "malformed_signature",
+            GuardError::BadSignature { .. } => "bad_signature",
+            GuardError::MissingTimestamp { .. } => "missing_timestamp",
+            GuardError::BadTimestamp { .. } => "bad_timestamp",
+            GuardError::Expired { .. } => "expired",
+            GuardError::FromFuture { .. } => "from_future",
+        }
+    }
+
+    /// The HTTP status to answer with: 401 when the credentials (token, signature, timestamp)
+    /// are missing or wrong, 403 when the source address is not allowed or unknown.
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            GuardError::IpNotAllowed { .. }
+            | GuardError::NoClientIp
+            | GuardError::BadForwardedHop { .. } => 403,
+            _ => 401,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+#[cfg(feature = "signature")]
+use super::decode::RawParams;
+use super::decode::{Plus, decode};
+use super::forwarded::{SplitUnquoted, forwarded_for, parse_node};
+use super::*;
+
+#[test]
+fn decode_leaves_broken_escapes_alone() {
+    let cases: [(&[u8], Plus, &[u8]); 9] = [
+        (b"abc", Plus::Space, b"abc"),
+        (b"a+b", Plus::Space, b"a b"),
+        (b"a+b", Plus::Literal, b"a+b"),
+        (b"%41%2b%2B", Plus::Space, b"A++"),
+        (b"%", Plus::Space, b"%"),
+        (b"%4", Plus::Space, b"%4"),
+        (b"%zz%41", Plus::Space, b"%zzA"),
+        (b"%%41", Plus::Space, b"%A"),
+        (b"%2541", Plus::Space, b"%41"),
+    ];
+    for (raw, plus, want) in cases {
+        assert_eq!(
+            &*decode(raw, plus),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    assert!(matches!(
+        decode(b"plain", Plus::Space),
+        std::borrow::Cow::Borrowed(_)
+    ));
+}
+
+#[cfg(feature = "signature")]
+#[test]
+fn raw_params_walk_query_then_body() {
+    let pairs: Vec<(&[u8], &[u8])> = RawParams::new(b"a=1&&b&=x&c==2", Some(b"d=4&")).collect();
+    let want: [(&[u8], &[u8]); 5] = [
+        (b"a", b"1"),
+        (b"b", b""),
+        (b"", b"x"),
+        (b"c", b"=2"),
+        (b"d", b"4"),
+    ];
+    assert_eq!(pairs, want);
+    assert_eq!(RawParams::new(b"", None).count(), 0);
+}
+
+#[test]
+fn split_unquoted_respects_quotes_and_escapes() {
+    let parts: Vec<&str> = SplitUnquoted::new(r#"a,"b,c",d="e\",f",g"#, b',').collect();
+    assert_eq!(parts, ["a", r#""b,c""#, r#"d="e\",f""#, "g"]);
+    let parts: Vec<&str> = SplitUnquoted::new("", b',').collect();
+    assert_eq!(parts, [""]);
+    let parts: Vec<&str> = SplitUnquoted::new(r#"x,"unterminated,y"#, b',').collect();
+    assert_eq!(parts, ["x", r#""unterminated,y"#]);
+}
+
+#[test]
+fn node_forms() {
+    let ok = [
+        ("192.0.2.1", "192.0.2.1"),
+        (" 192.0.2.1\t", "192.0.2.1"),
+        ("192.0.2.1:80", "192.0.2.1"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("[2001:db8::1]:65535", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"),
+    ];
+    for (text, want) in ok {
+        assert_eq!(parse_node(text), want.parse().ok(), "{text}");
+    }
+    for bad in [
+        "",
+        "unknown",
+        "_hidden",
+        "192.0.2.1:",
+        "192.0.2.1:123456",
+        "[2001:db8::1",
+        "[192.0.2.1]",
+        "[::1]x",
+        "2001:db8::1:80:",
+    ] {
+        assert_eq!(parse_node(bad), None, "{bad}");
+    }
+    assert_eq!(
+        forwarded_for(r#"by=x;for="[::1]:80";proto=https"#),
+        "::1".parse().ok()
+    );
+    assert_eq!(
+        forwarded_for(r#"for="192.0.2.1"#),
+        None,
+        "unterminated quote"
+    );
+    assert_eq!(
+        forwarded_for(r#"for="192.0.2\.1""#),
+        None,
+        "escape in an address"
+    );
+    assert_eq!(forwarded_for("for"), None);
+}
+
+#[test]
+fn constant_time_eq_is_plain_equality() {
+    assert!(constant_time_eq(b"", b""));
+    assert!(constant_time_eq(b"abc", b"abc"));
+    assert!(!constant_time_eq(b"abc", b"abd"));
+    assert!(!constant_time_eq(b"abc", b"ab"));
+    assert!(!constant_time_eq(b"\x00", b"\x80"));
+}

@@ -1,0 +1,491 @@
+//! The embedded default store: sharded hash maps in this process's memory.
+//!
+//! # Layout, and why
+//!
+//! Clicks are spread over a power-of-two number of shards, each a mutex around two hash maps:
+//! one for ids of [`ClickId`]'s shape, keyed by the id's 128-bit value, and one for every other
+//! id, keyed by its text. A postback locks one shard for a hash lookup, so handlers on other
+//! shards never wait (no global lock) and lookups stay O(1).
+//!
+//! The 128-bit key is the common case and the hot path: it is 16 bytes, compares in two
+//! instructions, and its low 64 bits are CSPRNG output, so a single folded multiply with a
+//! per-store random seed hashes it well. Text keys use std's keyed `SipHash` instead, because their
+//! distribution is whatever the user's tracker makes. Keying ids of `ClickId` shape by value
+//! also makes them match in either case, which helps with networks that upper-case URLs.
+//!
+//! A bare click costs one map bucket: the 16-byte key plus a 32-byte entry (time, version,
+//! boxed attributes, boxed conversions) and one control byte. `cargo bench --bench hot_path`
+//! measures the heap per click (README quotes it): hash tables grow by doubling, so the cost
+//! per click moves between about 55 and 110 bytes with the fill level.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{
+    Change, Click, ClickStore, Commit, Conversion, ConversionKey, Inserted, StoredClick, Version,
+};
+use crate::click_id::ClickId;
+
+/// The embedded default [`ClickStore`]: sharded, bounded, in memory.
+///
+/// - **Concurrency**: 64 shards by default, each behind its own mutex; no global lock.
+/// - **Retention**: clicks older than the retention (90 days by default) are dropped by
+///   [`MemoryStore::purge_expired`], and by an insert that finds its shard full.
+/// - **Capacity**: at most [`MemoryStore::capacity`] clicks (10 million by default). A full shard
+///   first drops its expired clicks; if it is still full, the insert is refused with
+///   [`MemoryStoreError::Full`]. The store never forgets a live click to make room: a forgotten
+///   click would turn its later conversion into "click not found", a lost conversion, while a
+///   refused insert is an error the caller sees at click time.
+/// - **Ids**: ids of [`ClickId`]'s shape are matched in either case; all others exactly.
+/// - **Memory**: see the module docs; about 55–110 bytes of heap per bare click.
+///
+/// The store reads no clock: retention is measured against the time given to
+/// [`MemoryStore::purge_expired`], or against the time of the click being inserted.
+///
+/// ```
+/// use postback::{Click, ClickId, ClickStore, MemoryStore};
+/// use postback::store::{ConversionKey, Inserted};
+///
+/// let store = MemoryStore::new();
+/// let id = ClickId::generate();
+/// assert_eq!(store.insert(Click::from_id(id))?, Inserted::New);
+/// let loaded = store.load(&id.to_string(), &ConversionKey::DEFAULT)?.expect("stored");
+/// assert_eq!(loaded.clicked_at, id.timestamp());
+/// assert!(loaded.conversion.is_none());
+/// # Ok::<(), postback::MemoryStoreError>(())
+/// ```
+pub struct MemoryStore {
+    shards: Box<[Mutex<Shard>]>,
+    shard_capacity: usize,
+    capacity: usize,
+    retention: Duration,
+    text_hasher: RandomState,
+}
+
+/// One shard: the two maps and nothing else.
+#[derive(Default)]
+struct Shard {
+    ids: HashMap<IdKey, Entry, IdHasherBuilder>,
+    texts: HashMap<Box<str>, Entry, RandomState>,
+}
+
+impl Shard {
+    fn len(&self) -> usize {
+        self.ids.len() + self.texts.len()
+    }
+
+    fn get(&self, key: &Key<'_>) -> Option<&Entry> {
+        match key {
+            Key::Id(id) => self.ids.get(id),
+            Key::Text(text) => self.texts.get(*text),
+        }
+    }
+
+    fn get_mut(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
+        match key {
+            Key::Id(id) => self.ids.get_mut(id),
+            Key::Text(text) => self.texts.get_mut(*text),
+        }
+    }
+
+    fn purge(&mut self, cutoff_ms: i64) -> usize {
+        let before = self.len();
+        self.ids.retain(|_, e| e.at_ms >= cutoff_ms);
+        self.texts.retain(|_, e| e.at_ms >= cutoff_ms);
+        before - self.len()
+    }
+}
+
+/// A stored click. Attributes and conversions are boxed so that the common case, a click that
+/// never converts and has no attributes, costs 32 bytes here.
+struct Entry {
+    at_ms: i64,
+    version: u64,
+    attrs: Option<Box<Attrs>>,
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes in every entry instead of 24: most clicks never convert"
+    )]
+    conversions: Option<Box<Vec<Conversion>>>,
+}
+
+struct Attrs {
+    campaign: Option<Box<str>>,
+    source: Option<Box<str>>,
+    offer: Option<Box<str>>,
+    subs: Vec<(Box<str>, Box<str>)>,
+}
+
+impl Entry {
+    fn conversion(&self, key: &ConversionKey<'_>) -> Option<&Conversion> {
+        self.conversions.as_deref()?.iter().find(|c| c.key == *key)
+    }
+}
+
+/// A [`ClickId`] as two words: 8-byte alignment keeps a map bucket at 48 bytes, where a `u128`
+/// would pad it to 64.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct IdKey {
+    high: u64,
+    low: u64,
+}
+
+enum Key<'a> {
+    Id(IdKey),
+    Text(&'a str),
+}
+
+impl<'a> Key<'a> {
+    fn of(id: &'a str) -> Self {
+        if id.len() == ClickId::LENGTH
+            && let Ok(parsed) = ClickId::parse(id)
+        {
+            let value = parsed.as_u128();
+            return Self::Id(IdKey {
+                high: (value >> 64) as u64,
+                low: value as u64,
+            });
+        }
+        Self::Text(id)
+    }
+}
+
+/// The multiplier of the folded multiply: the 64-bit golden ratio, odd, with well-spread bits.
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Multiplies in 128 bits and folds the halves together: one instruction pair that mixes every
+/// input bit into every output bit well enough for a hash table.
+const fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = (a as u128) * (b as u128);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// Hashes [`IdKey`]s: their low word is random, so one folded multiply with a seed suffices.
+#[derive(Clone, Copy)]
+struct IdHasherBuilder {
+    seed: u64,
+}
+
+impl Default for IdHasherBuilder {
+    fn default() -> Self {
+        Self {
+            seed: rand::random(),
+        }
+    }
+}
+
+impl BuildHasher for IdHasherBuilder {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher { state: self.seed }
+    }
+}
+
+struct IdHasher {
+    state: u64,
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `IdKey` (it writes two u64s), but correct for any input.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.state = folded_multiply(self.state ^ word, MIX);
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+impl MemoryStore {
+    /// Default number of shards: enough that two cores (or sixteen) rarely meet on one lock.
+    pub const DEFAULT_SHARDS: usize = 64;
+    /// Default capacity, in clicks.
+    pub const DEFAULT_CAPACITY: usize = 10_000_000;
+    /// Default retention: 90 days, the longest common attribution window (Everflow's).
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
+    /// A store with the default shards, capacity and retention.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_config(
+            Self::DEFAULT_SHARDS,
+            Self::DEFAULT_CAPACITY,
+            Self::DEFAULT_RETENTION,
+        )
+    }
+
+    fn with_config(shards: usize, capacity: usize, retention: Duration) -> Self {
+        let shards = shards.clamp(1, 1 << 16).next_power_of_two();
+        Self {
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            shard_capacity: capacity.div_ceil(shards).max(1),
+            capacity,
+            retention,
+            text_hasher: RandomState::new(),
+        }
+    }
+
+    /// Sets the number of shards, rounded up to a power of two (1 to 65536). Empties the store.
+    #[must_use]
+    pub fn with_shards(self, shards: usize) -> Self {
+        Self::with_config(shards, self.capacity, self.retention)
+    }
+
+    /// Sets the most clicks the store holds. Empties the store.
+    ///
+    /// The bound is enforced per shard (`capacity / shards`, rounded up), so a store may refuse
+    /// an insert slightly before it holds `capacity` clicks in all.
+    #[must_use]
+    pub fn with_capacity_limit(self, capacity: usize) -> Self {
+        Self::with_config(self.shards.len(), capacity, self.retention)
+    }
+
+    /// Sets how long clicks are kept. Empties the store.
+    #[must_use]
+    pub fn with_retention(self, retention: Duration) -> Self {
+        Self::with_config(self.shards.len(), self.capacity, retention)
+    }
+
+    /// The most clicks the store holds.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How long clicks are kept.
+    #[must_use]
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    /// How many clicks are stored now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Whether no click is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every click older than the retention at `now`, and says how many went.
+    ///
+    /// Call it now and then (every minute, say); it locks one shard at a time.
+    #[must_use = "the count says whether anything was purged"]
+    pub fn purge_expired(&self, now: OffsetDateTime) -> usize {
+        let cutoff = self.cutoff_ms(now);
+        self.shards.iter().map(|s| lock(s).purge(cutoff)).sum()
+    }
+
+    fn cutoff_ms(&self, now: OffsetDateTime) -> i64 {
+        let retention = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        unix_ms(now).saturating_sub(retention)
+    }
+
+    fn shard(&self, key: &Key<'_>) -> MutexGuard<'_, Shard> {
+        // Pick the shard from other bits than the maps use (they take the low bits for the
+        // bucket and the top 7 for the tag), so keys in one shard still spread in its map.
+        let hash = match key {
+            Key::Id(id) => folded_multiply(id.low ^ id.high.rotate_left(32), MIX ^ 0xff51),
+            Key::Text(text) => self.text_hasher.hash_one(text),
+        };
+        let index = (hash >> 32) as usize & (self.shards.len() - 1);
+        // In bounds: masked by the length, a power of two.
+        lock(&self.shards[index])
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.shards.len())
+            .field("capacity", &self.capacity)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A panic while a shard was locked cannot leave a map half-updated in a way that breaks the
+/// counting rules (every write is one map operation), so a poisoned lock is still used.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn unix_ms(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_unix_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// What goes wrong in a [`MemoryStore`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemoryStoreError {
+    /// The click's shard is full of unexpired clicks.
+    #[error("click store is full ({capacity} clicks): raise its capacity or shorten its retention")]
+    #[non_exhaustive]
+    Full {
+        /// The store's capacity.
+        capacity: usize,
+    },
+}
+
+impl ClickStore for MemoryStore {
+    type Error = MemoryStoreError;
+
+    fn insert(&self, click: Click) -> Result<Inserted, Self::Error> {
+        let Click {
+            id,
+            at,
+            campaign,
+            source,
+            offer,
+            subs,
+        } = click;
+        let key = Key::of(&id);
+        let mut shard = self.shard(&key);
+        if shard.get(&key).is_some() {
+            return Ok(Inserted::AlreadyExists);
+        }
+        if shard.len() >= self.shard_capacity {
+            shard.purge(self.cutoff_ms(at));
+            if shard.len() >= self.shard_capacity {
+                return Err(MemoryStoreError::Full {
+                    capacity: self.capacity,
+                });
+            }
+        }
+        let has_attrs =
+            campaign.is_some() || source.is_some() || offer.is_some() || !subs.is_empty();
+        let entry = Entry {
+            at_ms: unix_ms(at),
+            version: 0,
+            attrs: has_attrs.then(|| {
+                Box::new(Attrs {
+                    campaign,
+                    source,
+                    offer,
+                    subs,
+                })
+            }),
+            conversions: None,
+        };
+        match key {
+            Key::Id(id_key) => {
+                shard.ids.insert(id_key, entry);
+            }
+            Key::Text(_) => {
+                shard.texts.insert(id, entry);
+            }
+        }
+        Ok(Inserted::New)
+    }
+
+    fn load(
+        &self,
+        click_id: &str,
+        key: &ConversionKey<'_>,
+    ) -> Result<Option<StoredClick>, Self::Error> {
+        let id = Key::of(click_id);
+        let shard = self.shard(&id);
+        Ok(shard.get(&id).map(|entry| StoredClick {
+            version: Version::new(entry.version),
+            clicked_at: from_unix_ms(entry.at_ms),
+            conversion: entry.conversion(key).map(Conversion::stored),
+        }))
+    }
+
+    fn commit(
+        &self,
+        click_id: &str,
+        expected: Version,
+        change: &Change<'_>,
+    ) -> Result<Commit, Self::Error> {
+        let id = Key::of(click_id);
+        let mut shard = self.shard(&id);
+        let Some(entry) = shard.get_mut(&id) else {
+            return Ok(Commit::Conflict);
+        };
+        if entry.version != expected.get() {
+            return Ok(Commit::Conflict);
+        }
+        let conversions = entry.conversions.get_or_insert_with(Box::default);
+        let existing = conversions.iter_mut().find(|c| c.key == *change.key());
+        match (change, existing) {
+            (Change::Record { key, data }, None) => {
+                conversions.push(Conversion::recorded(key.clone().into_owned(), data));
+            }
+            (Change::Update { from, data, .. }, Some(conversion)) if conversion.state == *from => {
+                conversion.apply(data);
+            }
+            // The caller's view is stale (or it broke the contract): write nothing.
+            _ => return Ok(Commit::Conflict),
+        }
+        entry.version = Version::new(entry.version).next().get();
+        Ok(Commit::Applied)
+    }
+
+    fn click(&self, click_id: &str) -> Result<Option<Click>, Self::Error> {
+        let id = Key::of(click_id);
+        let shard = self.shard(&id);
+        let Some(entry) = shard.get(&id) else {
+            return Ok(None);
+        };
+        let id_text: Box<str> = match id {
+            Key::Id(id) => ClickId::from_u128(u128::from(id.high) << 64 | u128::from(id.low))
+                .encode()
+                .as_str()
+                .into(),
+            Key::Text(text) => text.into(),
+        };
+        let mut click = Click {
+            id: id_text,
+            at: from_unix_ms(entry.at_ms),
+            campaign: None,
+            source: None,
+            offer: None,
+            subs: Vec::new(),
+        };
+        if let Some(attrs) = &entry.attrs {
+            click.campaign.clone_from(&attrs.campaign);
+            click.source.clone_from(&attrs.source);
+            click.offer.clone_from(&attrs.offer);
+            click.subs.clone_from(&attrs.subs);
+        }
+        Ok(Some(click))
+    }
+
+    fn conversions(&self, click_id: &str) -> Result<Vec<Conversion>, Self::Error> {
+        let id = Key::of(click_id);
+        let shard = self.shard(&id);
+        Ok(shard
+            .get(&id)
+            .and_then(|entry| entry.conversions.as_deref().cloned())
+            .unwrap_or_default())
+    }
+}

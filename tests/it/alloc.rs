@@ -1,0 +1,55 @@
+//! Allocation bounds of the hot path, counted (per thread) by `allocation-counter`.
+
+use postback::{Click, ClickId, ClickStore, MemoryStore, Parser, Request, Tracker};
+
+/// The parse bench's postback: nothing in it needs percent-decoding.
+const URL: &str = "https://tracker.example/postback?click_id=01JD3X5V7QK2M8N4P6R9S1T3W5&status=approved&payout=12.50&currency=USD&txid=TX-99812&offer_id=417&goal=deposit&ts=1732435200&token=s3cr3t&sub2=fb_ads";
+
+#[test]
+fn parsing_an_unencoded_postback_allocates_nothing() {
+    let parser = Parser::generic();
+    let info = allocation_counter::measure(|| {
+        let pb = parser.parse(URL).unwrap();
+        assert_eq!(pb.click_id(), "01JD3X5V7QK2M8N4P6R9S1T3W5");
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[test]
+fn handling_a_duplicate_allocates_nothing() {
+    let tracker = Tracker::new(MemoryStore::new(), Parser::generic()).with_log_capacity(0);
+    let id: ClickId = "01JD3X5V7QK2M8N4P6R9S1T3W5".parse().unwrap();
+    let _ = tracker.record_click(Click::from_id(id)).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    assert_eq!(
+        tracker.handle(&Request::get(URL), now),
+        postback::Outcome::Recorded
+    );
+    let info = allocation_counter::measure(|| {
+        let outcome = tracker.handle(&Request::get(URL), now);
+        assert_eq!(outcome, postback::Outcome::Duplicate);
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+/// The heap a bare click costs in a `MemoryStore`, at a fill level where the tables have just
+/// doubled (the worst case) and where they are nearly full (the best).
+#[test]
+fn a_stored_click_costs_at_most_128_bytes() {
+    for clicks in [150_000usize, 220_000] {
+        let store = MemoryStore::new();
+        let info = allocation_counter::measure(|| {
+            for n in 0..clicks {
+                let id = ClickId::from_parts(1_732_435_200_000, n as u128 * 0x9e37_79b9_7f4a_7c15);
+                let _ = store.insert(Click::from_id(id)).unwrap();
+            }
+        });
+        let per_click = info.bytes_current / i64::try_from(clicks).unwrap();
+        println!("{clicks} clicks: {per_click} bytes of heap per click");
+        assert!(
+            per_click <= 128,
+            "{clicks} clicks cost {per_click} bytes each"
+        );
+        assert_eq!(store.len(), clicks);
+    }
+}

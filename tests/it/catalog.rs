@@ -1,0 +1,180 @@
+use postback::ConversionState;
+use postback::catalog::{BuildError, Catalog, NetworkMacros, TrackerParams, build_postback_url};
+use postback::lint::{LintContext, lint};
+use postback::template::{Dialect, Template};
+
+#[test]
+fn catalog_names_are_the_documented_ones() {
+    let catalog = Catalog::builtin();
+    let networks: Vec<_> = catalog.networks().map(NetworkMacros::name).collect();
+    assert_eq!(
+        networks,
+        [
+            "affise", "cake", "everflow", "tune", "impact", "admitad", "awin", "scaleo", "keitaro"
+        ]
+    );
+    let trackers: Vec<_> = catalog.trackers().map(TrackerParams::name).collect();
+    assert_eq!(
+        trackers,
+        [
+            "keitaro",
+            "binom",
+            "voluum",
+            "redtrack",
+            "bemob",
+            "clickflare",
+            "peerclick",
+            "funnelflux",
+            "prosper202",
+            "generic"
+        ]
+    );
+    assert_eq!(
+        catalog.network("hasoffers").map(NetworkMacros::name),
+        Some("tune")
+    );
+}
+
+#[test]
+fn every_built_url_is_lint_clean_and_parses() {
+    let catalog = Catalog::builtin();
+    for net in catalog.networks() {
+        for trk in catalog.trackers() {
+            let url =
+                build_postback_url(net.name(), trk.name(), "https://tr.example/abc/").unwrap();
+            let ctx = LintContext::new().with_network(net).with_tracker(trk);
+            assert_eq!(lint(&url, &ctx), [], "{url}");
+            let tpl = Template::parse(&url).unwrap();
+            assert!(
+                tpl.dialect() == net.dialect() || net.dialect() == Dialect::Keitaro,
+                "{url}"
+            );
+            let click = format!("?{}=", trk.click()[0]);
+            assert!(
+                url.starts_with(&format!("https://tr.example/abc{}{click}", trk.path())),
+                "{url}"
+            );
+        }
+    }
+}
+
+#[test]
+fn builder_maps_status_codes_for_the_tracker() {
+    let url = build_postback_url("affise", "keitaro", "https://tr.example/k").unwrap();
+    assert!(
+        url.ends_with("&status={status}&lead_status=2,5&sale_status=1&rejected_status=3"),
+        "{url}"
+    );
+    let url = build_postback_url("keitaro", "redtrack", "https://tr.example").unwrap();
+    assert!(
+        url.ends_with(
+            "&status={status:lead=pending sale=approved rejected=declined rebill=approved}"
+        ),
+        "{url}"
+    );
+    let tpl = Template::parse(&url).unwrap();
+    let values = |name: &str| match name {
+        "status" => Some(postback::Value::State(ConversionState::Rejected)),
+        _ => Some("x".into()),
+    };
+    assert!(tpl.expand(&values).unwrap().ends_with("&status=declined"));
+    let url = build_postback_url("keitaro", "keitaro", "https://tr.example").unwrap();
+    assert!(
+        url.ends_with("&status={status}"),
+        "Keitaro speaks its own words: {url}"
+    );
+}
+
+#[test]
+fn builder_errors_say_what_is_wrong() {
+    let cases = [
+        (
+            "affise",
+            "keitaro",
+            "http://tr.example",
+            "invalid base url: it does not use https",
+        ),
+        (
+            "affise",
+            "keitaro",
+            "https://tr.example/?a=1",
+            "invalid base url: it has a query",
+        ),
+        (
+            "affise",
+            "keitaro",
+            "tr.example",
+            "invalid base url: it is not an absolute URL",
+        ),
+        (
+            "maxbounty",
+            "keitaro",
+            "https://tr.example",
+            "unknown network `maxbounty`",
+        ),
+        (
+            "affise",
+            "thrive",
+            "https://tr.example",
+            "unknown tracker `thrive`",
+        ),
+        (
+            "affise",
+            "keitaro",
+            "https://tr.example/{x",
+            "built url fails lint `unbalanced_delimiter` at byte 19",
+        ),
+    ];
+    for (net, trk, base, msg) in cases {
+        assert_eq!(
+            build_postback_url(net, trk, base).unwrap_err().to_string(),
+            msg
+        );
+    }
+    let catalog = Catalog::new().with_network(NetworkMacros::new("bare", Dialect::Brace));
+    let catalog = catalog.with_tracker(TrackerParams::new("t", "/pb", "cid"));
+    assert!(matches!(
+        catalog.build_postback_url("bare", "t", "https://x.example"),
+        Err(BuildError::NoClickMacro { .. })
+    ));
+}
+
+#[test]
+fn catalog_is_extendable() {
+    let net = NetworkMacros::new("mynet", Dialect::Hash)
+        .with_click(["aff"])
+        .with_payout("amt")
+        .with_status(
+            "st",
+            [
+                ("ok", ConversionState::Approved),
+                ("wait", ConversionState::Pending),
+            ],
+        );
+    let mut catalog = Catalog::builtin().clone();
+    catalog.extend(Catalog::new().with_network(net));
+    let url = catalog
+        .build_postback_url("mynet", "keitaro", "https://tr.example")
+        .unwrap();
+    assert_eq!(
+        url,
+        "https://tr.example/postback?subid=#aff#&payout=#amt#&status=#st#&lead_status=wait&sale_status=ok"
+    );
+    assert_eq!(catalog.networks().len(), 10);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn catalog_round_trips_through_serde() {
+    let json = serde_json::to_string(Catalog::builtin()).unwrap();
+    let back: Catalog = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, Catalog::builtin());
+    let config = r#"{"networks":[{"name":"cfgnet","dialect":"bang","click":["c"],"status":"s","status_values":[["A","approved"]]}]}"#;
+    let extra: Catalog = serde_json::from_str(config).unwrap();
+    let net = extra.network("cfgnet").unwrap();
+    assert_eq!(net.dialect(), Dialect::Bang);
+    assert_eq!(
+        net.status_values(),
+        [("A".to_owned(), ConversionState::Approved)]
+    );
+}

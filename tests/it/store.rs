@@ -1,0 +1,218 @@
+use std::time::Duration;
+
+use postback::store::{
+    Change, ClickError, ConversionData, ConversionKey, Inserted, MAX_CLICK_ID_LEN, Version,
+};
+use postback::{Click, ClickId, ClickStore, ConversionState, MemoryStore, MemoryStoreError};
+use time::OffsetDateTime;
+
+fn at(unix_secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix_secs).unwrap()
+}
+
+#[cfg(feature = "testing")]
+#[test]
+fn memory_store_passes_the_conformance_suite() {
+    postback::testing::check_store(MemoryStore::new);
+    postback::testing::check_store(|| MemoryStore::new().with_shards(1));
+}
+
+#[test]
+fn store_is_object_safe_and_shareable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<MemoryStore>();
+    let store: Box<dyn ClickStore<Error = MemoryStoreError>> = Box::new(MemoryStore::new());
+    let id = ClickId::generate();
+    assert_eq!(store.insert(Click::from_id(id)).unwrap(), Inserted::New);
+    let shared = std::sync::Arc::new(MemoryStore::new());
+    assert_eq!(shared.insert(Click::from_id(id)).unwrap(), Inserted::New);
+}
+
+#[test]
+fn generated_ids_match_in_either_case_other_ids_exactly() {
+    let store = MemoryStore::new();
+    let id = ClickId::generate();
+    assert_eq!(store.insert(Click::from_id(id)).unwrap(), Inserted::New);
+    let upper = id.to_string().to_ascii_uppercase();
+    assert!(
+        store
+            .load(&upper, &ConversionKey::DEFAULT)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.click(&upper).unwrap().unwrap().id(), id.to_string());
+
+    assert_eq!(
+        store
+            .insert(Click::new("Keitaro-1dad2cg1br22spja1", at(0)).unwrap())
+            .unwrap(),
+        Inserted::New
+    );
+    assert!(
+        store
+            .load("Keitaro-1dad2cg1br22spja1", &ConversionKey::DEFAULT)
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .load("keitaro-1dad2cg1br22spja1", &ConversionKey::DEFAULT)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn full_store_refuses_rather_than_forgets() {
+    let store = MemoryStore::new()
+        .with_shards(1)
+        .with_capacity_limit(3)
+        .with_retention(Duration::from_secs(3600));
+    for n in 0..3 {
+        assert_eq!(
+            store
+                .insert(Click::new(&format!("c{n}"), at(1_000 + n)).unwrap())
+                .unwrap(),
+            Inserted::New
+        );
+    }
+    let err = store
+        .insert(Click::new("c3", at(1_010)).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, MemoryStoreError::Full { capacity: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "click store is full (3 clicks): raise its capacity or shorten its retention"
+    );
+    assert!(
+        store.load("c0", &ConversionKey::DEFAULT).unwrap().is_some(),
+        "old click kept"
+    );
+    // Once the oldest clicks are past retention, a full shard makes room from them.
+    assert_eq!(
+        store
+            .insert(Click::new("c4", at(1_000 + 3_601)).unwrap())
+            .unwrap(),
+        Inserted::New
+    );
+    assert!(store.load("c0", &ConversionKey::DEFAULT).unwrap().is_none());
+    assert_eq!(store.len(), 3);
+}
+
+#[test]
+fn purge_drops_only_expired_clicks() {
+    let store = MemoryStore::new().with_retention(Duration::from_secs(60));
+    assert_eq!(
+        store.insert(Click::new("old", at(0)).unwrap()).unwrap(),
+        Inserted::New
+    );
+    assert_eq!(
+        store.insert(Click::new("new", at(100)).unwrap()).unwrap(),
+        Inserted::New
+    );
+    assert_eq!(store.purge_expired(at(120)), 1);
+    assert!(store.click("old").unwrap().is_none());
+    assert!(store.click("new").unwrap().is_some());
+    assert_eq!(store.purge_expired(at(120)), 0);
+}
+
+#[test]
+fn click_bounds_are_typed_errors() {
+    let cases: &[(&str, &str)] = &[
+        ("", "click id is empty"),
+        ("a\nb", "click id has a control character at byte 1"),
+        ("a\0", "click id has a control character at byte 1"),
+    ];
+    for (id, message) in cases {
+        assert_eq!(
+            Click::new(id, at(0)).unwrap_err().to_string(),
+            *message,
+            "{id:?}"
+        );
+    }
+    let long = "x".repeat(MAX_CLICK_ID_LEN + 1);
+    assert_eq!(
+        Click::new(&long, at(0)).unwrap_err().to_string(),
+        "click id is 129 bytes long; the limit is 128"
+    );
+    assert!(Click::new(&long[1..], at(0)).is_ok());
+    let err = Click::new("a", at(0))
+        .unwrap()
+        .with_campaign(&"c".repeat(256))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "click campaign is 256 bytes long; the limit is 255"
+    );
+    let mut click = Click::new("a", at(0)).unwrap();
+    for n in 0..16 {
+        click = click.with_sub(&format!("sub{n}"), "v").unwrap();
+    }
+    assert_eq!(
+        click
+            .clone()
+            .with_sub("sub3", "replaced")
+            .unwrap()
+            .sub("sub3"),
+        Some("replaced")
+    );
+    assert!(matches!(
+        click.with_sub("sub16", "v"),
+        Err(ClickError::TooManySubs)
+    ));
+}
+
+#[test]
+fn commit_on_a_record_that_exists_is_a_conflict() {
+    let store = MemoryStore::new();
+    assert_eq!(
+        store.insert(Click::new("x", at(0)).unwrap()).unwrap(),
+        Inserted::New
+    );
+    let data = ConversionData {
+        state: ConversionState::Approved,
+        payout: None,
+        currency: None,
+        status: None,
+        at: at(10),
+    };
+    let record = Change::Record {
+        key: ConversionKey::DEFAULT,
+        data,
+    };
+    let v = store
+        .load("x", &ConversionKey::DEFAULT)
+        .unwrap()
+        .unwrap()
+        .version;
+    assert_eq!(
+        store.commit("x", v, &record).unwrap(),
+        postback::store::Commit::Applied
+    );
+    let v2 = store
+        .load("x", &ConversionKey::DEFAULT)
+        .unwrap()
+        .unwrap()
+        .version;
+    assert_eq!(v2, v.next());
+    // A buggy caller that records the same key again with a fresh version writes nothing.
+    assert_eq!(
+        store.commit("x", v2, &record).unwrap(),
+        postback::store::Commit::Conflict
+    );
+    // An update whose `from` is not the stored state writes nothing either.
+    let update = Change::Update {
+        key: ConversionKey::DEFAULT,
+        from: ConversionState::Pending,
+        data,
+    };
+    assert_eq!(
+        store.commit("x", v2, &update).unwrap(),
+        postback::store::Commit::Conflict
+    );
+    assert_eq!(store.conversions("x").unwrap().len(), 1);
+    assert_eq!(Version::new(7).get(), 7);
+}

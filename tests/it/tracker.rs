@@ -1,0 +1,498 @@
+//! Scenario tests from the field: what a tracker must do with each postback a network sends.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use postback::guard::{Cidr, TokenSource};
+use postback::store::ConversionKey;
+use postback::{
+    Click, ClickId, ClickStore, ConversionState, Guard, MemoryStore, Outcome, Parser, Request,
+    Tracker,
+};
+use time::OffsetDateTime;
+
+use ConversionState::{Approved, Pending, Rejected, Reversed};
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_795_500_000).unwrap()
+}
+
+/// A tracker on `profile` with one stored click made an hour before `now()`.
+fn setup(profile: &str) -> (Tracker<MemoryStore>, String) {
+    let tracker = Tracker::new(MemoryStore::new(), Parser::builtin(profile).unwrap());
+    let id = ClickId::from_parts(
+        u64::try_from((now() - time::Duration::HOUR).unix_timestamp()).unwrap() * 1000,
+        0x1234_5678_9abc_def0_1234,
+    );
+    assert_eq!(
+        tracker.record_click(Click::from_id(id)).unwrap(),
+        postback::store::Inserted::New
+    );
+    (tracker, id.to_string())
+}
+
+#[track_caller]
+fn fire(tracker: &Tracker<MemoryStore>, target: &str) -> Outcome {
+    tracker.handle(&Request::get(target), now())
+}
+
+fn states(tracker: &Tracker<MemoryStore>, id: &str) -> Vec<ConversionState> {
+    let conversions = tracker.store().conversions(id).unwrap();
+    conversions.iter().map(|c| c.state).collect()
+}
+
+#[test]
+fn keitaro_lead_then_sale_updates_one_conversion() {
+    let (t, id) = setup("keitaro");
+    assert_eq!(
+        fire(&t, &format!("/pb?subid={id}&status=lead&payout=0")),
+        Outcome::Recorded
+    );
+    let outcome = fire(&t, &format!("/pb?subid={id}&status=sale&payout=25.00"));
+    assert_eq!(
+        outcome,
+        Outcome::Updated {
+            from: Pending,
+            to: Approved
+        }
+    );
+    assert_eq!(outcome.http_status(), 200);
+    let conversions = t.store().conversions(&id).unwrap();
+    assert_eq!(conversions.len(), 1, "one conversion, moved forward");
+    assert_eq!(conversions[0].payout, Some("25".parse().unwrap()));
+    let history: Vec<_> = conversions[0]
+        .history
+        .iter()
+        .map(|h| h.status.as_deref())
+        .collect();
+    assert_eq!(
+        history,
+        [Some("lead"), Some("sale")],
+        "raw status words are kept"
+    );
+}
+
+#[test]
+fn sale_then_rejected_and_no_way_back() {
+    let (t, id) = setup("generic");
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=approved")),
+        Outcome::Recorded
+    );
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=rejected")),
+        Outcome::Updated {
+            from: Approved,
+            to: Rejected
+        }
+    );
+    let late = fire(&t, &format!("/pb?click_id={id}&status=approved"));
+    assert_eq!(
+        late,
+        Outcome::IllegalTransition {
+            from: Rejected,
+            to: Approved
+        }
+    );
+    assert_eq!(late.http_status(), 422);
+    assert_eq!(states(&t, &id), [Rejected]);
+}
+
+#[test]
+fn retried_postback_is_a_duplicate_answered_200() {
+    let (t, id) = setup("generic");
+    let url = format!("/pb?click_id={id}&status=approved&payout=12.50&currency=USD");
+    assert_eq!(fire(&t, &url), Outcome::Recorded);
+    for _ in 0..3 {
+        let outcome = fire(&t, &url);
+        assert_eq!(outcome, Outcome::Duplicate);
+        assert_eq!(outcome.http_status(), 200, "so the network stops retrying");
+    }
+    // The same amount written differently is the same amount.
+    assert_eq!(
+        fire(
+            &t,
+            &format!("/pb?click_id={id}&status=approved&payout=12.5&currency=usd")
+        ),
+        Outcome::Duplicate
+    );
+    assert_eq!(t.store().conversions(&id).unwrap()[0].history.len(), 1);
+}
+
+#[test]
+fn rebill_with_a_new_transaction_id_is_a_new_conversion() {
+    let (t, id) = setup("keitaro");
+    assert_eq!(
+        fire(&t, &format!("/pb?subid={id}&status=sale&tid=T1")),
+        Outcome::Recorded
+    );
+    assert_eq!(
+        fire(&t, &format!("/pb?subid={id}&status=rebill&tid=T2")),
+        Outcome::Recorded
+    );
+    assert_eq!(
+        fire(&t, &format!("/pb?subid={id}&status=sale&tid=T1")),
+        Outcome::Duplicate
+    );
+    assert_eq!(states(&t, &id), [Approved, Approved]);
+    let keys: Vec<_> = t
+        .store()
+        .conversions(&id)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ConversionKey::for_postback(Some("T1"), None).into_owned(),
+            ConversionKey::for_postback(Some("T2"), None).into_owned()
+        ]
+    );
+}
+
+#[test]
+fn late_pending_after_approved_is_illegal_and_logged() {
+    let (t, id) = setup("generic");
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=approved")),
+        Outcome::Recorded
+    );
+    let outcome = fire(&t, &format!("/pb?click_id={id}&status=pending"));
+    assert_eq!(
+        outcome,
+        Outcome::IllegalTransition {
+            from: Approved,
+            to: Pending
+        }
+    );
+    assert_eq!(outcome.code(), "illegal_transition");
+    let entry = t.log().last(1).pop().unwrap();
+    assert_eq!(entry.code(), "illegal_transition");
+    assert!(
+        entry.hint().unwrap().contains("cannot move it back"),
+        "{:?}",
+        entry.hint()
+    );
+    assert_eq!(states(&t, &id), [Approved]);
+}
+
+#[test]
+fn chargeback_reverses_an_approved_conversion() {
+    let (t, id) = setup("generic");
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=sale")),
+        Outcome::Recorded
+    );
+    assert_eq!(
+        fire(
+            &t,
+            &format!("/pb?click_id={id}&status=chargeback&payout=-10")
+        ),
+        Outcome::Updated {
+            from: Approved,
+            to: Reversed
+        }
+    );
+}
+
+#[test]
+fn payout_change_in_the_same_state_updates_and_keeps_history() {
+    let (t, id) = setup("generic");
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=pending&payout=5")),
+        Outcome::Recorded
+    );
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=pending&payout=7")),
+        Outcome::Updated {
+            from: Pending,
+            to: Pending
+        }
+    );
+    // Omitting the payout keeps the stored one: not a change.
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=pending")),
+        Outcome::Duplicate
+    );
+    let conversion = &t.store().conversions(&id).unwrap()[0];
+    assert_eq!(conversion.payout, Some("7".parse().unwrap()));
+    assert_eq!(conversion.history.len(), 2);
+}
+
+#[test]
+fn unknown_click_is_404_stores_nothing_and_explains() {
+    let (t, _) = setup("generic");
+    let outcome = fire(&t, "/pb?click_id=12345&status=approved");
+    assert_eq!(outcome, Outcome::ClickNotFound);
+    assert_eq!(outcome.http_status(), 404);
+    assert!(t.store().conversions("12345").unwrap().is_empty());
+    assert!(t.store().click("12345").unwrap().is_none());
+    let entry = t.log().last(1).pop().unwrap();
+    assert_eq!(entry.code(), "click_not_found");
+    let hint = entry.hint().unwrap();
+    assert!(hint.contains("click id `12345` not found"), "{hint}");
+    assert!(hint.contains("{sub2}"), "{hint}");
+}
+
+#[test]
+fn expired_click_is_not_counted() {
+    let (t, id) = setup("generic");
+    let t = t.with_attribution_window(Duration::from_secs(30 * 60));
+    // with_* keeps the store; the click made an hour ago is past a 30-minute window.
+    let outcome = fire(&t, &format!("/pb?click_id={id}&status=approved"));
+    assert_eq!(outcome, Outcome::Expired);
+    assert_eq!(outcome.http_status(), 410);
+    assert!(t.store().conversions(&id).unwrap().is_empty());
+}
+
+#[test]
+fn status_change_after_the_window_is_still_applied() {
+    let (t, id) = setup("generic");
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=pending")),
+        Outcome::Recorded
+    );
+    let t = t.with_attribution_window(Duration::from_secs(60));
+    assert_eq!(
+        fire(&t, &format!("/pb?click_id={id}&status=approved")),
+        Outcome::Updated {
+            from: Pending,
+            to: Approved
+        }
+    );
+}
+
+#[test]
+fn forged_or_missing_token_is_refused_before_anything_is_read() {
+    let (t, id) = setup("generic");
+    let t = t.with_guard(
+        Guard::new()
+            .with_token("s3cr3t")
+            .with_token_source(TokenSource::param("token")),
+    );
+    let forged = fire(
+        &t,
+        &format!("/pb?click_id={id}&status=approved&token=guess"),
+    );
+    assert!(matches!(forged, Outcome::Unauthorized(_)), "{forged:?}");
+    assert_eq!(forged.http_status(), 401);
+    let missing = fire(&t, &format!("/pb?click_id={id}&status=approved"));
+    assert_eq!(missing.code(), "unauthorized");
+    assert!(t.store().conversions(&id).unwrap().is_empty());
+    assert_eq!(
+        fire(
+            &t,
+            &format!("/pb?click_id={id}&status=approved&token=s3cr3t")
+        ),
+        Outcome::Recorded
+    );
+    let log = t.log().entries();
+    assert!(
+        log[0].hint().unwrap().contains("does not match"),
+        "{:?}",
+        log[0].hint()
+    );
+    assert!(
+        !log[0].hint().unwrap().contains("s3cr3t"),
+        "never echo the secret"
+    );
+}
+
+#[test]
+fn spoofed_forwarded_for_from_an_untrusted_peer_is_refused() {
+    let (t, id) = setup("generic");
+    let t = t.with_guard(
+        Guard::new()
+            .with_allowed_nets(Cidr::parse_list("203.0.113.0/24").unwrap())
+            .with_trusted_proxy("10.0.0.0/8".parse().unwrap()),
+    );
+    let url = format!("/pb?click_id={id}&status=approved");
+    let spoof = [("X-Forwarded-For", "203.0.113.9")];
+    let attacker: IpAddr = "198.51.100.66".parse().unwrap();
+    let req = Request::get(&url).with_peer(attacker).with_headers(&spoof);
+    let outcome = t.handle(&req, now());
+    assert_eq!(outcome.http_status(), 403);
+    let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+    let req = Request::get(&url).with_peer(proxy).with_headers(&spoof);
+    assert_eq!(t.handle(&req, now()), Outcome::Recorded);
+}
+
+#[test]
+fn literal_macro_and_unknown_words_are_explained() {
+    let (t, id) = setup("generic");
+    let outcome = fire(&t, &format!("/pb?click_id={id}&status={{status}}"));
+    let Outcome::Invalid(err) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(err.code(), "unexpanded_macro");
+    assert_eq!(outcome.http_status(), 400);
+    let unmapped = fire(&t, &format!("/pb?click_id={id}&status=weird"));
+    assert_eq!(unmapped, Outcome::UnmappedStatus);
+    let entry = t.log().last(1).pop().unwrap();
+    assert_eq!(
+        entry.postback().unwrap().status(),
+        Some("weird"),
+        "raw word kept"
+    );
+    assert!(
+        entry.hint().unwrap().contains("`weird`"),
+        "{:?}",
+        entry.hint()
+    );
+    assert!(t.store().conversions(&id).unwrap().is_empty());
+}
+
+#[test]
+fn form_body_is_read_when_present() {
+    let (t, id) = setup("generic");
+    let body = format!("click_id={id}&status=approved&payout=3");
+    let outcome = t.handle(&Request::post("/pb", body.as_bytes()), now());
+    assert_eq!(outcome, Outcome::Recorded);
+}
+
+#[test]
+fn log_is_bounded_and_counts_what_it_evicted() {
+    let (t, id) = setup("generic");
+    let t = t.with_log_capacity(2);
+    for n in 0..5 {
+        let _ = fire(&t, &format!("/pb?click_id={id}&status=approved&payout={n}"));
+    }
+    let entries = t.log().entries();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(t.log().evicted(), 3);
+    assert_eq!(t.log().seen(), 5);
+    assert_eq!(
+        entries
+            .iter()
+            .map(postback::log::LogEntry::seq)
+            .collect::<Vec<_>>(),
+        [4, 5]
+    );
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn log_writes_json_lines() {
+    let (t, id) = setup("generic");
+    let _ = fire(
+        &t,
+        &format!("/pb?click_id={id}&status=approved&payout=12.50&currency=usd"),
+    );
+    let _ = fire(&t, "/pb?click_id=nope&status=approved");
+    let mut out = Vec::new();
+    t.log().write_json_lines(&mut out).unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["code"], "recorded");
+    assert_eq!(lines[0]["payout"], "12.50");
+    assert_eq!(lines[0]["currency"], "USD");
+    assert_eq!(lines[0]["state"], "approved");
+    assert_eq!(lines[1]["code"], "click_not_found");
+    assert_eq!(lines[1]["http_status"], 404);
+    assert!(lines[1]["hint"].as_str().unwrap().contains("nope"));
+}
+
+/// 8 threads fire the same 10k postbacks, each in its own order: every conversion is counted
+/// exactly once, and the totals equal a sequential run.
+#[test]
+fn concurrent_duplicates_are_counted_once() {
+    const CLICKS: usize = 500;
+    const THREADS: usize = 8;
+    let tracker = Tracker::new(MemoryStore::new(), Parser::generic()).with_log_capacity(0);
+    let ids: Vec<String> = (0..CLICKS)
+        .map(|_| {
+            let id = ClickId::generate();
+            let _ = tracker.record_click(Click::from_id(id)).unwrap();
+            id.to_string()
+        })
+        .collect();
+    // Per click: a pending and an approved on the default conversion, and two rebills, each
+    // fired 5 times: 20 postbacks a click, 10k in all.
+    let mut postbacks = Vec::new();
+    for id in &ids {
+        for _ in 0..5 {
+            postbacks.push(format!("/pb?click_id={id}&status=pending&payout=1"));
+            postbacks.push(format!("/pb?click_id={id}&status=approved&payout=1"));
+            postbacks.push(format!(
+                "/pb?click_id={id}&status=approved&txid=r1&payout=2"
+            ));
+            postbacks.push(format!(
+                "/pb?click_id={id}&status=approved&txid=r2&payout=3"
+            ));
+        }
+    }
+    assert_eq!(postbacks.len(), 10_000);
+    let recorded = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (postbacks, tracker, recorded) = (&postbacks, &tracker, &recorded);
+            s.spawn(move || {
+                // A different deterministic order per thread.
+                let stride = [7919, 104_729, 1_299_709, 15_485_863, 3, 31, 127, 8191][t];
+                for i in 0..postbacks.len() {
+                    let url = &postbacks[(i * stride + t) % postbacks.len()];
+                    if tracker.handle(&Request::get(url), now()) == Outcome::Recorded {
+                        recorded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(
+        recorded.into_inner(),
+        CLICKS * 3,
+        "3 conversions a click, each recorded once"
+    );
+    for id in &ids {
+        let conversions = tracker.store().conversions(id).unwrap();
+        assert_eq!(conversions.len(), 3);
+        assert!(
+            conversions.iter().all(|c| c.state == Approved),
+            "{conversions:?}"
+        );
+        let total: i64 = conversions.iter().map(|c| c.payout.unwrap().units()).sum();
+        assert_eq!(total, 6, "the sequential total: 1 + 2 + 3");
+    }
+}
+
+/// Trackers whose postbacks carry no status (or only a reversal) count every postback: a
+/// Voluum-style postback must be recorded, not refused as an unmapped status.
+#[test]
+fn trackers_without_status_count_every_postback() {
+    for (profile, target) in [
+        ("voluum", "/postback?cid={id}&payout=1.20&txid=T1"),
+        ("clickflare", "/cf/cv?click_id={id}&payout=1.20"),
+        ("funnelflux", "/pb/?hit={id}&rev=1.20"),
+        (
+            "prosper202",
+            "/tracking202/static/gpb.php?subid=42&amount=1.20",
+        ),
+    ] {
+        let tracker = Tracker::new(MemoryStore::new(), Parser::builtin(profile).unwrap());
+        let id = if profile == "prosper202" {
+            "42".to_owned()
+        } else {
+            ClickId::generate().to_string()
+        };
+        assert_eq!(
+            tracker
+                .record_click(Click::new(&id, now()).unwrap())
+                .unwrap(),
+            postback::store::Inserted::New
+        );
+        let target = target.replace("{id}", &id);
+        assert_eq!(fire(&tracker, &target), Outcome::Recorded, "{profile}");
+        assert_eq!(states(&tracker, &id), [Approved], "{profile}");
+    }
+    // A tracker that reads a status still refuses a postback without one.
+    let (binom, id) = setup("binom");
+    assert_eq!(
+        fire(&binom, &format!("/click.php?cnv_id={id}&payout=1.20")),
+        Outcome::UnmappedStatus
+    );
+}
