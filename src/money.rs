@@ -14,7 +14,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-/// The most significant digits an [`Amount`] holds: 18 always fit in an `i64`.
+/// The most decimal places an [`Amount`] keeps: 10^18 still fits an `i64`.
 const MAX_DIGITS: u32 = 18;
 
 /// An exact decimal amount: `units × 10^-scale`, with the scale kept as sent.
@@ -176,7 +176,7 @@ pub enum AmountErrorKind {
     SeveralSeparators,
     /// A separator with no digit on one side (`12.`, `.5`).
     MisplacedSeparator,
-    /// More than 18 significant digits.
+    /// More than an `i64` of units (about 9.2 × 10^18) or more than 18 decimal places.
     TooManyDigits,
 }
 
@@ -189,7 +189,9 @@ impl AmountErrorKind {
                 "more than one separator (thousands separators are not accepted)"
             }
             Self::MisplacedSeparator => "a decimal separator without digits on both sides",
-            Self::TooManyDigits => "more than 18 significant digits",
+            Self::TooManyDigits => {
+                "more digits than an amount holds (18 decimal places, 19 digits)"
+            }
         }
     }
 }
@@ -248,8 +250,7 @@ impl FromStr for Amount {
             Some(b'+') => (false, 1),
             _ => (false, 0),
         };
-        let mut units: i64 = 0;
-        let mut significant = 0u32;
+        let mut magnitude: u64 = 0;
         let mut scale = 0u8;
         let mut separator: Option<usize> = None;
         let mut int_digits = 0usize;
@@ -261,13 +262,11 @@ impl FromStr for Amount {
                     } else {
                         int_digits += 1;
                     }
-                    if units != 0 || b != b'0' {
-                        significant += 1;
-                    }
-                    if significant > MAX_DIGITS || scale > Amount::MAX_SCALE {
-                        return Err(err(AmountErrorKind::TooManyDigits, i));
-                    }
-                    units = units * 10 + i64::from(b - b'0');
+                    magnitude = magnitude
+                        .checked_mul(10)
+                        .and_then(|m| m.checked_add(u64::from(b - b'0')))
+                        .filter(|_| scale <= Amount::MAX_SCALE)
+                        .ok_or(err(AmountErrorKind::TooManyDigits, i))?;
                 }
                 b'.' | b',' => {
                     if separator.is_some() {
@@ -289,8 +288,14 @@ impl FromStr for Amount {
         {
             return Err(err(AmountErrorKind::MisplacedSeparator, at));
         }
+        let units = if negative {
+            0i64.checked_sub_unsigned(magnitude)
+        } else {
+            i64::try_from(magnitude).ok()
+        };
+        let at = bytes.len().saturating_sub(1);
         Ok(Self {
-            units: if negative { -units } else { units },
+            units: units.ok_or(err(AmountErrorKind::TooManyDigits, at))?,
             scale,
         })
     }

@@ -23,6 +23,12 @@
 //! assert_eq!(err.code(), "unexpanded_macro");
 //! # Ok::<(), postback::postback::ParsePostbackError>(())
 //! ```
+//!
+//! # Performance
+//!
+//! A postback whose values need no percent-decoding parses without allocating: every field
+//! of the [`Postback`] borrows from the input. Each profile builds a small index of its
+//! parameter names on first use (one allocation per profile, shared by all threads).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -122,6 +128,18 @@ pub enum Warning {
         /// The parameter name.
         param: Box<str>,
     },
+}
+
+impl Warning {
+    /// A stable short name: `still_encoded`, `extra_json_items` or `json_not_read`.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::StillEncoded { .. } => "still_encoded",
+            Self::ExtraJsonItems { .. } => "extra_json_items",
+            Self::JsonNotRead { .. } => "json_not_read",
+        }
+    }
 }
 
 /// One parsed postback. Borrows from the input; [`Postback::into_owned`] detaches it.
@@ -424,13 +442,11 @@ pub enum ParsePostbackError {
         at: usize,
     },
     /// An input, parameter count or value past the parser's [`Limits`].
-    #[error(
-        "too long: {what} is {len}, over the limit of {max}: check that the request is a postback"
-    )]
+    #[error("too long: {} is {len}, over the limit of {max}: check that the request is a postback", subject(*.limit, .param.as_deref()))]
     #[non_exhaustive]
     TooLong {
-        /// What was measured: `the input` (bytes), `the parameter count`, or a parameter name.
-        what: Box<str>,
+        /// The parameter whose value was too long (`None` for the input or parameter count).
+        param: Option<Box<str>>,
         /// Which bound was crossed.
         limit: Limit,
         /// The measured size (for the parameter count, the count at which reading stopped).
@@ -438,6 +454,16 @@ pub enum ParsePostbackError {
         /// The limit.
         max: usize,
     },
+}
+
+/// What a `too_long` message measured.
+fn subject(limit: Limit, param: Option<&str>) -> String {
+    match (limit, param) {
+        (Limit::InputLength, _) => "the input (bytes)".to_owned(),
+        (Limit::ParamCount, _) => "the parameter count".to_owned(),
+        (_, Some(param)) => format!("`{param}` (bytes)"),
+        (_, None) => "a value (bytes)".to_owned(),
+    }
 }
 
 impl ParsePostbackError {
@@ -465,9 +491,7 @@ impl ParsePostbackError {
             | Self::BadStatus { param, .. }
             | Self::BadPayout { param, .. }
             | Self::BadCurrency { param, .. } => Some(param),
-            Self::TooLong { what, limit, .. } => {
-                matches!(limit, Limit::ValueLength).then_some(&**what)
-            }
+            Self::TooLong { param, .. } => param.as_deref(),
         }
     }
 
@@ -888,15 +912,14 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// Where `hay` first holds one of `set`, or `hay.len()`. Eight bytes per step: in each word,
 /// a byte equal to the target becomes zero after the XOR, and the classic zero-byte test
 /// flags it; its lowest flag is exact, which is all a "first match" needs.
-fn find_any(hay: &[u8], set: [u8; 3]) -> usize {
-    let [first, second, third] = set.map(|byte| u64::from(byte) * LOW_BITS);
+#[inline]
+fn find_any<const N: usize>(hay: &[u8], set: [u8; N]) -> usize {
+    let targets = set.map(|byte| u64::from(byte) * LOW_BITS);
     let zero = |x: u64| x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS;
     let mut i = 0;
-    while let Some(chunk) = hay.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let hits = zero(word ^ first) | zero(word ^ second) | zero(word ^ third);
+    while let Some(chunk) = hay.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let hits = targets.iter().fold(0, |hits, &t| hits | zero(word ^ t));
         if hits != 0 {
             return i + (hits.trailing_zeros() / 8) as usize;
         }
@@ -943,7 +966,7 @@ impl<'a> Iterator for Segments<'a> {
         let key = rest.get(..key_len).unwrap_or_default();
         let (value, at) = if rest.get(key_len) == Some(&b'=') {
             let after = rest.get(key_len + 1..).unwrap_or_default();
-            let len = find_any(after, [b'&', self.end_byte, self.end_byte]);
+            let len = find_any(after, [b'&', self.end_byte]);
             (after.get(..len).unwrap_or_default(), start + key_len + 1)
         } else {
             (&[][..], start + key_len)
@@ -1194,7 +1217,7 @@ struct State<'a, 'p> {
     warnings: Vec<Warning>,
 }
 
-impl<'a, 'p> State<'a, 'p> {
+impl<'a> State<'a, '_> {
     fn malformed(&mut self, param: &str, at: usize, kind: MalformedKind) {
         if self.malformed.as_ref().and_then(ParsePostbackError::at) > Some(at)
             || self.malformed.is_none()
@@ -1241,7 +1264,10 @@ impl<'a, 'p> State<'a, 'p> {
             self.malformed(param, at + e.at, e.kind);
         }
     }
+}
 
+#[cfg(feature = "serde")]
+impl<'a, 'p> State<'a, 'p> {
     /// Records `value` for `field`, checking it against an earlier one.
     fn offer(&mut self, field: Field, param: &'p str, at: usize, flags: u8, value: Cow<'a, str>) {
         let slot = &mut self.got[field.index()];
@@ -1269,13 +1295,18 @@ fn parse_with<'a>(
 ) -> Result<Postback<'a>, ParsePostbackError> {
     if input.len() > limits.input_bytes {
         return Err(ParsePostbackError::TooLong {
-            what: "the input".into(),
+            param: None,
             limit: Limit::InputLength,
             len: input.len(),
             max: limits.input_bytes,
         });
     }
     let start = query_start(input, shape)?;
+    if let Some(src) = src
+        && let Some(postback) = parse_plain(profile, limits, src, start)
+    {
+        return Ok(postback);
+    }
     let lengths = profile.lookup().lengths;
     let mut st = State {
         src,
@@ -1291,7 +1322,7 @@ fn parse_with<'a>(
     for (count, seg) in Segments::new(input, start, shape).enumerate() {
         if count >= limits.params {
             return Err(ParsePostbackError::TooLong {
-                what: "the parameter count".into(),
+                param: None,
                 limit: Limit::ParamCount,
                 len: count + 1,
                 max: limits.params,
@@ -1340,20 +1371,7 @@ fn parse_with<'a>(
             Target::Ignored => {}
         }
     }
-    for (field, raw) in Field::ALL.into_iter().zip(raws) {
-        let Some(raw) = raw else { continue };
-        match decode_flagged(raw.value, raw.flags, st.src, raw.at) {
-            Ok(value) => {
-                st.got[field.index()] = Some(Got {
-                    param: raw.param,
-                    at: raw.at,
-                    flags: raw.flags,
-                    value,
-                });
-            }
-            Err(e) => st.decode_failed(raw.param, raw.value, raw.at, e),
-        }
-    }
+    decode_fields(&mut st, &raws);
     if duplicates {
         check_duplicates(profile, &mut st, input, start, shape);
     }
@@ -1366,6 +1384,121 @@ fn parse_with<'a>(
         None
     };
     finish(profile, limits, st, mapped_state)
+}
+
+/// The fast path for the common postback: every read value is plain ASCII text (nothing to
+/// decode, trim or suspect as a macro), each field is sent once, and the profile needs no
+/// mapping or JSON parameter. It builds the [`Postback`] straight from slices of the input.
+/// Anything else, including every error, returns `None` and the general path (which is the
+/// reference for behaviour) parses the input again from the start.
+fn parse_plain<'a>(
+    profile: &Profile,
+    limits: Limits,
+    src: &'a str,
+    start: usize,
+) -> Option<Postback<'a>> {
+    const SLOW: u8 = class::ENC | class::WIDE | class::SPACE | class::MACRO;
+    let index = profile.lookup();
+    let mut values: [Option<&'a str>; 7] = [None; 7];
+    for (count, seg) in Segments::new(src.as_bytes(), start, Shape::Detect).enumerate() {
+        if count >= limits.params {
+            return None;
+        }
+        let len_bit = if seg.key.len() < 64 {
+            1 << seg.key.len()
+        } else {
+            1
+        };
+        let slot = if index.lengths & len_bit == 0 {
+            None
+        } else {
+            index.find(seg.key)
+        };
+        match slot {
+            Some(Slot::Field(field, _)) => {
+                let value = values.get_mut(usize::from(field))?;
+                if value.is_some() || flags_of(seg.value) & SLOW != 0 {
+                    return None;
+                }
+                *value = Some(src.get(seg.at..seg.at + seg.value.len())?);
+            }
+            Some(Slot::Mapping | Slot::Json) => return None,
+            None if needs_decoding(seg.key) => return None,
+            None => {}
+        }
+    }
+    let [click, status, payout, currency, txid, event, token] =
+        values.map(|value| value.filter(|v| !v.is_empty()));
+    let click = click?;
+    let placeholder = |v: &&str| *v == "REPLACE" || *v == "OPTIONAL";
+    let texts = [Some(click), status, payout, currency, txid, event, token];
+    if texts.iter().flatten().any(placeholder)
+        || !profile.click_id_shape().matches(click)
+        || [Some(click), status, txid, event, token]
+            .iter()
+            .flatten()
+            .any(|v| v.len() > limits.value_bytes)
+    {
+        return None;
+    }
+    let state = match status {
+        None => profile.default_state(),
+        Some(word) => match profile.status_map().get(word) {
+            None if profile.status_map().vocabulary() == Vocabulary::Closed => return None,
+            state => state,
+        },
+    };
+    let payout = match payout {
+        None => None,
+        Some(text) => Some(text.parse::<Amount>().ok()?),
+    };
+    let currency = match currency {
+        None => None,
+        Some(text) => Some(text.parse::<Currency>().ok()?),
+    };
+    Some(Postback {
+        click_id: Cow::Borrowed(click),
+        status: status.map(Cow::Borrowed),
+        state,
+        payout,
+        currency,
+        txid: txid.map(Cow::Borrowed),
+        event: event.map(Cow::Borrowed),
+        token: token.map(Cow::Borrowed),
+        warnings: Vec::new(),
+    })
+}
+
+/// Decodes every field the scan found, recording decode failures in `st`.
+fn decode_fields<'a, 'p>(st: &mut State<'a, 'p>, raws: &[Option<Raw<'a, 'p>>; 7]) {
+    for (field, raw) in Field::ALL.iter().zip(raws) {
+        let Some(raw) = *raw else { continue };
+        // The common case, built in place: a plain value sliced from the input text.
+        if raw.flags & (class::ENC | class::WIDE | class::SPACE) == 0
+            && let Some(text) = st
+                .src
+                .and_then(|src| src.get(raw.at..raw.at + raw.value.len()))
+        {
+            st.got[field.index()] = Some(Got {
+                param: raw.param,
+                at: raw.at,
+                flags: raw.flags,
+                value: Cow::Borrowed(text),
+            });
+            continue;
+        }
+        match decode_flagged(raw.value, raw.flags, st.src, raw.at) {
+            Ok(value) => {
+                st.got[field.index()] = Some(Got {
+                    param: raw.param,
+                    at: raw.at,
+                    flags: raw.flags,
+                    value,
+                });
+            }
+            Err(e) => st.decode_failed(raw.param, raw.value, raw.at, e),
+        }
+    }
 }
 
 /// The rare second look: a field sent twice with different bytes is `malformed` unless both
@@ -1547,8 +1680,8 @@ fn resolve_state(
 
 /// Rank 5: payout and currency, or `bad_payout`.
 fn read_money(
-    payout: Option<Got<'_, '_>>,
-    currency: Option<Got<'_, '_>>,
+    payout: Option<&Got<'_, '_>>,
+    currency: Option<&Got<'_, '_>>,
 ) -> Result<(Option<Amount>, Option<Currency>), ParsePostbackError> {
     let payout =
         match payout.filter(|got| !got.value.is_empty()) {
@@ -1636,9 +1769,12 @@ fn finish<'a>(
             param: profile.click_id_params().join(",").into(),
         });
     };
-    let status = status.filter(|got| !got.value.is_empty());
+    let status = match status {
+        Some(got) if !got.value.is_empty() => Some(got),
+        _ => None,
+    };
     let state = resolve_state(profile, status.as_ref(), mapped_state)?;
-    let (payout, currency) = read_money(payout, currency)?;
+    let (payout, currency) = read_money(payout.as_ref(), currency.as_ref())?;
     // Rank 6: values past the length limit.
     let text_fields = [
         Some(&click),
@@ -1653,13 +1789,16 @@ fn finish<'a>(
         .find(|got| got.value.len() > limits.value_bytes)
     {
         return Err(ParsePostbackError::TooLong {
-            what: format!("`{}`", got.param).into(),
+            param: Some(got.param.into()),
             limit: Limit::ValueLength,
             len: got.value.len(),
             max: limits.value_bytes,
         });
     }
-    let text = |got: Option<Got<'a, '_>>| got.map(|g| g.value).filter(|v| !v.is_empty());
+    let text = |got: Option<Got<'a, '_>>| match got {
+        Some(got) if !got.value.is_empty() => Some(got.value),
+        _ => None,
+    };
     Ok(Postback {
         click_id: click.value,
         status: status.map(|g| g.value),

@@ -149,7 +149,6 @@ pub(crate) enum Slot {
 
 /// Every parameter name a profile reads, flattened once so a parse compares each key with a
 /// short list instead of walking the profile's fields.
-#[derive(Debug)]
 pub(crate) struct Index {
     /// Bit `n` set when some name is `n` bytes long (bit 0 for names of 64 bytes or more).
     pub(crate) lengths: u64,
@@ -170,8 +169,14 @@ impl Index {
 }
 
 /// The lazily built [`Index`]; equal for all profiles so it never affects `==`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 struct Lookup(std::sync::OnceLock<std::sync::Arc<Index>>);
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lookup")
+    }
+}
 
 impl PartialEq for Lookup {
     fn eq(&self, _: &Self) -> bool {

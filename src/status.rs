@@ -138,7 +138,7 @@ pub enum Vocabulary {
 
 /// A network's status words and codes, mapped onto [`ConversionState`].
 ///
-/// Lookups trim surrounding whitespace and ignore ASCII case (`Approved`, ` SALE `). Codes are
+/// Lookups trim surrounding ASCII whitespace and ignore ASCII case (`Approved`, ` SALE `). Codes are
 /// words too: `"2"` is whatever this map says, which is why there is one map per profile.
 ///
 /// ```
@@ -156,7 +156,7 @@ pub enum Vocabulary {
 /// assert_eq!(generic.get("Chargeback"), Some(ConversionState::Reversed));
 /// assert_eq!(generic.get("lead"), Some(ConversionState::Pending));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StatusMap {
     entries: Vec<(Box<str>, ConversionState)>,
     vocabulary: Vocabulary,
@@ -238,7 +238,7 @@ impl StatusMap {
     /// This map with `word` (trimmed) meaning `state`; a word already present is remapped.
     #[must_use]
     pub fn with(mut self, word: &str, state: ConversionState) -> Self {
-        let word = word.trim();
+        let word = word.trim_ascii();
         match self
             .entries
             .iter_mut()
@@ -263,7 +263,7 @@ impl StatusMap {
         self.vocabulary
     }
 
-    /// The state `word` means, ignoring surrounding whitespace and ASCII case.
+    /// The state `word` means, ignoring surrounding ASCII whitespace and ASCII case.
     #[must_use]
     pub fn get(&self, word: &str) -> Option<ConversionState> {
         let word = word.trim_ascii();
@@ -290,6 +290,19 @@ impl StatusMap {
         self.entries.is_empty()
     }
 }
+
+/// Two maps are equal when they give every word the same state, whatever the insertion order.
+impl PartialEq for StatusMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.vocabulary == other.vocabulary
+            && self.len() == other.len()
+            && self
+                .iter()
+                .all(|(word, state)| other.get(word) == Some(state))
+    }
+}
+
+impl Eq for StatusMap {}
 
 /// In config files a status map is a table of word → state plus an optional vocabulary:
 /// `{ words = { "1" = "approved", "2" = "pending" }, vocabulary = "closed" }`.
