@@ -53,3 +53,30 @@ fn a_stored_click_costs_at_most_128_bytes() {
         assert_eq!(store.len(), clicks);
     }
 }
+
+#[test]
+fn expanding_into_a_reused_buffer_allocates_nothing() {
+    let template = postback::Template::parse(
+        "https://tr.example/postback?subid={sub1}&payout={sum}&currency={currency}\
+         &tid={transactionid}&status={status}&goal={goal}",
+    )
+    .unwrap();
+    let values = [
+        ("sub1", "01jdehcg000000000000000016"),
+        ("sum", "12.50"),
+        ("currency", "USD"),
+        ("transactionid", "9f1c2a7e 3b4d/4e5f"), // needs encoding
+        ("status", "1"),
+        ("goal", "deposit"),
+    ];
+    let mut buf = String::with_capacity(512);
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            buf.clear();
+            let unresolved = template.expand_into(&mut buf, &values).unwrap();
+            assert!(unresolved.is_empty());
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+    assert!(buf.contains("tid=9f1c2a7e%203b4d%2F4e5f"), "{buf}");
+}
