@@ -255,29 +255,30 @@ impl FromStr for Amount {
         let mut separator: Option<usize> = None;
         let mut int_digits = 0usize;
         for (i, &b) in bytes.iter().enumerate().skip(digits_start) {
-            match b {
-                b'0'..=b'9' => {
-                    if separator.is_some() {
-                        scale = scale.saturating_add(1);
-                    } else {
-                        int_digits += 1;
-                    }
-                    magnitude = magnitude
-                        .checked_mul(10)
-                        .and_then(|m| m.checked_add(u64::from(b - b'0')))
-                        .filter(|_| scale <= Amount::MAX_SCALE)
-                        .ok_or(err(AmountErrorKind::TooManyDigits, i))?;
+            let digit = b.wrapping_sub(b'0');
+            if digit < 10 {
+                if separator.is_some() {
+                    scale = scale.saturating_add(1);
+                } else {
+                    int_digits += 1;
                 }
-                b'.' | b',' => {
-                    if separator.is_some() {
-                        return Err(err(AmountErrorKind::SeveralSeparators, i));
-                    }
-                    if int_digits == 0 {
-                        return Err(err(AmountErrorKind::MisplacedSeparator, i));
-                    }
-                    separator = Some(i);
+                magnitude = match magnitude
+                    .checked_mul(10)
+                    .and_then(|m| m.checked_add(u64::from(digit)))
+                {
+                    Some(m) if scale <= Amount::MAX_SCALE => m,
+                    _ => return Err(err(AmountErrorKind::TooManyDigits, i)),
+                };
+            } else if b == b'.' || b == b',' {
+                if separator.is_some() {
+                    return Err(err(AmountErrorKind::SeveralSeparators, i));
                 }
-                _ => return Err(err(AmountErrorKind::InvalidCharacter, i)),
+                if int_digits == 0 {
+                    return Err(err(AmountErrorKind::MisplacedSeparator, i));
+                }
+                separator = Some(i);
+            } else {
+                return Err(err(AmountErrorKind::InvalidCharacter, i));
             }
         }
         if int_digits == 0 {

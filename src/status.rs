@@ -267,9 +267,17 @@ impl StatusMap {
     #[must_use]
     pub fn get(&self, word: &str) -> Option<ConversionState> {
         let word = word.trim_ascii();
+        // Senders mostly use the documented case: an exact pass first is much cheaper than
+        // folding case byte by byte, and gives the same answer, since no two words differ
+        // only by case (`with` folds them into one).
         self.entries
             .iter()
-            .find(|(known, _)| known.eq_ignore_ascii_case(word))
+            .find(|(known, _)| known.as_bytes() == word.as_bytes())
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .find(|(known, _)| known.eq_ignore_ascii_case(word))
+            })
             .map(|(_, state)| *state)
     }
 

@@ -1,6 +1,9 @@
 //! Unit tests of the private helpers: macro finding, decoding, query location.
 
-use super::{Segments, Shape, decode, find_macro, query_start, still_encoded};
+use super::{
+    Segment, Shape, class, decode, find_macro, flags_of, for_each_segment, is_plain, query_start,
+    still_encoded,
+};
 
 #[test]
 fn finds_every_dialect() {
@@ -52,11 +55,22 @@ fn decode_borrows_plain_values_and_trims() {
     assert_eq!(decode(b"a%20%FF").err().map(|e| e.at), Some(4));
 }
 
+/// Every segment the scan visits, in order.
+fn segments(input: &[u8], start: usize, shape: Shape) -> Vec<Segment<'_>> {
+    let mut all = Vec::new();
+    let _ = for_each_segment(input, start, shape, |seg| {
+        all.push(seg);
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    all
+}
+
 #[test]
 fn query_is_found_in_each_shape() {
     fn query(s: &str) -> Result<String, crate::ParsePostbackError> {
         let start = query_start(s.as_bytes(), Shape::Detect)?;
-        let segs: Vec<String> = Segments::new(s.as_bytes(), start, Shape::Detect)
+        let segs: Vec<String> = segments(s.as_bytes(), start, Shape::Detect)
+            .iter()
             .map(|seg| {
                 format!(
                     "{}={}",
@@ -95,6 +109,57 @@ proptest::proptest! {
     ) {
         let parser = super::Parser::generic();
         proptest::prop_assert_eq!(parser.parse_bytes(input.as_bytes()), parser.parse(&input));
+    }
+
+    /// The fast path's eight-bytes-at-a-time test agrees with the byte classes: it never calls
+    /// a value plain that needs decoding, trimming, a UTF-8 check or a macro look, and it
+    /// refuses nothing else but `"` and control bytes.
+    #[test]
+    fn is_plain_agrees_with_the_byte_classes(
+        value in proptest::collection::vec(proptest::prop_oneof![8 => 0x21u8..0x7f, 1 => proptest::num::u8::ANY], 0..40),
+    ) {
+        let slow = class::ENC | class::WIDE | class::SPACE | class::MACRO;
+        let by_class = flags_of(&value) & slow == 0
+            && !value.iter().any(|&b| b == b'"' || b < 0x20);
+        proptest::prop_assert_eq!(is_plain(&value), by_class);
+    }
+
+    /// The word-at-a-time search finds the first byte of the set, as a plain search does.
+    #[test]
+    fn find_any_finds_the_first_of_the_set(
+        hay in proptest::collection::vec(proptest::sample::select(b"ab?#/\0\x01\x3e\x40\xff".to_vec()), 0..40),
+    ) {
+        let want = hay.iter().position(|b| b"?#/".contains(b)).unwrap_or(hay.len());
+        proptest::prop_assert_eq!(super::find_any(&hay, [b'?', b'#', b'/']), want);
+    }
+
+    /// The word-at-a-time scan splits exactly as the obvious byte-by-byte split does, at any
+    /// start offset and wherever the delimiters fall relative to the eight-byte words.
+    #[test]
+    fn segments_split_as_the_obvious_split_does(
+        input in proptest::collection::vec(proptest::sample::select(b"ab=&#%\0\xff".to_vec()), 0..40),
+        start in 0usize..42,
+        form in proptest::bool::ANY,
+    ) {
+        let shape = if form { Shape::Form } else { Shape::Detect };
+        let got: Vec<(&[u8], &[u8], usize)> = segments(&input, start, shape)
+            .into_iter()
+            .map(|seg| (seg.key, seg.value, seg.at))
+            .collect();
+        let mut want = Vec::new();
+        if let Some(rest) = input.get(start..).filter(|rest| !rest.is_empty()) {
+            let end = if form { rest.len() } else { rest.iter().position(|&b| b == b'#').unwrap_or(rest.len()) };
+            let mut offset = start;
+            for piece in rest[..end].split(|&b| b == b'&') {
+                let (key, value, at) = match piece.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
+                    None => (piece, &piece[piece.len()..], offset + piece.len()),
+                };
+                want.push((key, value, at));
+                offset += piece.len() + 1;
+            }
+        }
+        proptest::prop_assert_eq!(got, want);
     }
 }
 
