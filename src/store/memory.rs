@@ -107,11 +107,7 @@ struct Entry {
     at_ms: i64,
     version: u64,
     attrs: Option<Box<Attrs>>,
-    #[allow(
-        clippy::box_collection,
-        reason = "8 bytes in every entry instead of 24: most clicks never convert"
-    )]
-    conversions: Option<Box<Vec<Conversion>>>,
+    conversions: Option<Box<Conversions>>,
 }
 
 struct Attrs {
@@ -121,9 +117,94 @@ struct Attrs {
     subs: Vec<(Box<str>, Box<str>)>,
 }
 
+/// A click's conversions. The first sits in the box itself, and each keeps a short key inline,
+/// so that the hot path (a retried postback for a click's only conversion) finds it in one
+/// allocation: at a million clicks every pointer followed is a cache miss, about 100 ns.
+struct Conversions {
+    first: Kept,
+    more: Vec<Kept>,
+}
+
+impl Conversions {
+    fn iter(&self) -> impl Iterator<Item = &Kept> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Kept> {
+        std::iter::once(&mut self.first).chain(&mut self.more)
+    }
+}
+
+/// A conversion and its key in a form that compares without leaving this allocation.
+struct Kept {
+    key: InlineKey,
+    conversion: Conversion,
+}
+
+impl Kept {
+    fn new(conversion: Conversion) -> Self {
+        Self {
+            key: InlineKey::of(&conversion.key),
+            conversion,
+        }
+    }
+
+    fn is(&self, key: &ConversionKey<'_>) -> bool {
+        match &self.key {
+            InlineKey::Short { event, len, bytes } => {
+                let (is_event, text) = key_parts(key);
+                is_event == *event
+                    && usize::from(*len) == text.len()
+                    && bytes.get(..text.len()) == Some(text.as_bytes())
+            }
+            InlineKey::Long => self.conversion.key == *key,
+        }
+    }
+}
+
+/// Keys up to this many bytes are kept inline: transaction ids and event names are short.
+const INLINE_KEY: usize = 22;
+
+/// A conversion key's kind and text, inline when short.
+enum InlineKey {
+    Short {
+        event: bool,
+        len: u8,
+        bytes: [u8; INLINE_KEY],
+    },
+    /// Longer: compare the conversion's own key.
+    Long,
+}
+
+impl InlineKey {
+    fn of(key: &ConversionKey<'_>) -> Self {
+        let (event, text) = key_parts(key);
+        let mut bytes = [0; INLINE_KEY];
+        match (bytes.get_mut(..text.len()), u8::try_from(text.len())) {
+            (Some(slot), Ok(len)) => {
+                slot.copy_from_slice(text.as_bytes());
+                Self::Short { event, len, bytes }
+            }
+            _ => Self::Long,
+        }
+    }
+}
+
+/// Whether the key names an event (rather than a transaction), and its text.
+fn key_parts<'k>(key: &'k ConversionKey<'_>) -> (bool, &'k str) {
+    match key {
+        ConversionKey::Transaction(text) => (false, text),
+        ConversionKey::Event(text) => (true, text),
+    }
+}
+
 impl Entry {
     fn conversion(&self, key: &ConversionKey<'_>) -> Option<&Conversion> {
-        self.conversions.as_deref()?.iter().find(|c| c.key == *key)
+        self.conversions
+            .as_deref()?
+            .iter()
+            .find(|kept| kept.is(key))
+            .map(|kept| &kept.conversion)
     }
 }
 
@@ -338,7 +419,10 @@ fn unix_ms(at: OffsetDateTime) -> i64 {
 }
 
 fn from_unix_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+    // Whole seconds and then the milliseconds: 64-bit arithmetic, where going through
+    // nanoseconds would divide a 128-bit number on every load.
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .and_then(|at| at.replace_millisecond(ms.rem_euclid(1000) as u16))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
@@ -434,14 +518,25 @@ impl ClickStore for MemoryStore {
         if entry.version != expected.get() {
             return Ok(Commit::Conflict);
         }
-        let conversions = entry.conversions.get_or_insert_with(Box::default);
-        let existing = conversions.iter_mut().find(|c| c.key == *change.key());
+        let existing = entry
+            .conversions
+            .as_deref_mut()
+            .and_then(|all| all.iter_mut().find(|kept| kept.is(change.key())));
         match (change, existing) {
             (Change::Record { key, data }, None) => {
-                conversions.push(Conversion::recorded(key.clone().into_owned(), data));
+                let kept = Kept::new(Conversion::recorded(key.clone().into_owned(), data));
+                match entry.conversions.as_deref_mut() {
+                    Some(all) => all.more.push(kept),
+                    None => {
+                        entry.conversions = Some(Box::new(Conversions {
+                            first: kept,
+                            more: Vec::new(),
+                        }));
+                    }
+                }
             }
-            (Change::Update { from, data, .. }, Some(conversion)) if conversion.state == *from => {
-                conversion.apply(data);
+            (Change::Update { from, data, .. }, Some(kept)) if kept.conversion.state == *from => {
+                kept.conversion.apply(data);
             }
             // The caller's view is stale (or it broke the contract): write nothing.
             _ => return Ok(Commit::Conflict),
@@ -485,7 +580,8 @@ impl ClickStore for MemoryStore {
         let shard = self.shard(&id);
         Ok(shard
             .get(&id)
-            .and_then(|entry| entry.conversions.as_deref().cloned())
+            .and_then(|entry| entry.conversions.as_deref())
+            .map(|all| all.iter().map(|kept| kept.conversion.clone()).collect())
             .unwrap_or_default())
     }
 }
