@@ -65,6 +65,9 @@ pub struct MemoryStore {
     capacity: usize,
     retention: Duration,
     text_hasher: RandomState,
+    /// Mixed into the shard choice of [`ClickId`]-shaped keys, so that which ids share a shard
+    /// differs from store to store and cannot be computed from the ids alone.
+    shard_seed: u64,
 }
 
 /// One shard: the two maps and nothing else.
@@ -236,6 +239,7 @@ impl MemoryStore {
             capacity,
             retention,
             text_hasher: RandomState::new(),
+            shard_seed: rand::random(),
         }
     }
 
@@ -300,9 +304,14 @@ impl MemoryStore {
 
     fn shard(&self, key: &Key<'_>) -> MutexGuard<'_, Shard> {
         // Pick the shard from other bits than the maps use (they take the low bits for the
-        // bucket and the top 7 for the tag), so keys in one shard still spread in its map.
+        // bucket and the top 7 for the tag), so keys in one shard still spread in its map. The
+        // seed keeps a sender of chosen ids from aiming them all at one shard, which would fill
+        // it (and refuse its clicks) at 1/shards of the capacity.
         let hash = match key {
-            Key::Id(id) => folded_multiply(id.low ^ id.high.rotate_left(32), MIX ^ 0xff51),
+            Key::Id(id) => folded_multiply(
+                id.low ^ id.high.rotate_left(32) ^ self.shard_seed,
+                MIX ^ 0xff51,
+            ),
             Key::Text(text) => self.text_hasher.hash_one(text),
         };
         let index = (hash >> 32) as usize & (self.shards.len() - 1);
