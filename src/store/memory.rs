@@ -41,6 +41,10 @@ use crate::click_id::ClickId;
 ///   [`MemoryStoreError::Full`]. The store never forgets a live click to make room: a forgotten
 ///   click would turn its later conversion into "click not found", a lost conversion, while a
 ///   refused insert is an error the caller sees at click time.
+/// - **Per click**: at most [`MemoryStore::MAX_CONVERSIONS_PER_CLICK`] conversions, each with at
+///   most [`MemoryStore::MAX_HISTORY_PER_CONVERSION`] history entries; past them a commit is
+///   refused with an error (the tracker answers 503), never trimmed. So a sender that floods one
+///   click with made-up transaction ids or payout changes cannot grow it without bound.
 /// - **Ids**: ids of [`ClickId`]'s shape are matched in either case; all others exactly.
 /// - **Memory**: see the module docs; about 55–110 bytes of heap per bare click.
 ///
@@ -220,6 +224,13 @@ impl MemoryStore {
     pub const DEFAULT_CAPACITY: usize = 10_000_000;
     /// Default retention: 90 days, the longest common attribution window (Everflow's).
     pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+    /// The most conversions one click keeps: a daily rebill for the whole default retention
+    /// is 90. A commit past it is refused with [`MemoryStoreError::TooManyConversions`].
+    pub const MAX_CONVERSIONS_PER_CLICK: usize = 1024;
+    /// The most history entries one conversion keeps (its recording and every change after):
+    /// a state moves at most twice, so the rest are payout changes. A commit past it is refused
+    /// with [`MemoryStoreError::TooManyChanges`].
+    pub const MAX_HISTORY_PER_CONVERSION: usize = 128;
 
     /// A store with the default shards, capacity and retention.
     #[must_use]
@@ -362,6 +373,33 @@ pub enum MemoryStoreError {
         /// The store's capacity.
         capacity: usize,
     },
+    /// The click already has [`MemoryStore::MAX_CONVERSIONS_PER_CLICK`] conversions, so a new
+    /// one is refused: far more rebills than a click makes, most likely a flood of made-up
+    /// transaction ids.
+    #[error(
+        "click `{click_id}` already has {limit} conversions, the most a memory store keeps per \
+         click: the new one is refused"
+    )]
+    #[non_exhaustive]
+    TooManyConversions {
+        /// The click's id.
+        click_id: Box<str>,
+        /// The limit, [`MemoryStore::MAX_CONVERSIONS_PER_CLICK`].
+        limit: usize,
+    },
+    /// The conversion's history already has [`MemoryStore::MAX_HISTORY_PER_CONVERSION`]
+    /// entries, so a further change is refused: far more payout changes than a network sends.
+    #[error(
+        "a conversion of click `{click_id}` already changed {limit} times, the most a memory \
+         store keeps: the change is refused"
+    )]
+    #[non_exhaustive]
+    TooManyChanges {
+        /// The click's id.
+        click_id: Box<str>,
+        /// The limit, [`MemoryStore::MAX_HISTORY_PER_CONVERSION`].
+        limit: usize,
+    },
 }
 
 impl ClickStore for MemoryStore {
@@ -444,10 +482,28 @@ impl ClickStore for MemoryStore {
             return Ok(Commit::Conflict);
         }
         let conversions = entry.conversions.get_or_insert_with(Box::default);
+        let count = conversions.len();
         let existing = conversions.iter_mut().find(|c| c.key == *change.key());
+        // Bounded so that one click cannot take memory (and load time: conversions are scanned)
+        // without limit; refused rather than trimmed, as a full store refuses clicks.
         match (change, existing) {
+            (Change::Record { .. }, None) if count >= Self::MAX_CONVERSIONS_PER_CLICK => {
+                return Err(MemoryStoreError::TooManyConversions {
+                    click_id: click_id.into(),
+                    limit: Self::MAX_CONVERSIONS_PER_CLICK,
+                });
+            }
             (Change::Record { key, data }, None) => {
                 conversions.push(Conversion::recorded(key.clone().into_owned(), data));
+            }
+            (Change::Update { from, .. }, Some(conversion))
+                if conversion.state == *from
+                    && conversion.history.len() >= Self::MAX_HISTORY_PER_CONVERSION =>
+            {
+                return Err(MemoryStoreError::TooManyChanges {
+                    click_id: click_id.into(),
+                    limit: Self::MAX_HISTORY_PER_CONVERSION,
+                });
             }
             (Change::Update { from, data, .. }, Some(conversion)) if conversion.state == *from => {
                 conversion.apply(data);

@@ -371,3 +371,64 @@ fn which_ids_share_a_shard_differs_between_stores() {
     // All 64 the same has probability 2^-63 with a seed.
     assert!(0 < shared && shared < stores, "{shared} of {stores}");
 }
+
+// --- One click cannot grow without bound ------------------------------------------------------
+
+#[test]
+fn a_flood_of_transaction_ids_on_one_click_is_refused_past_the_bound() {
+    let t = Tracker::new(MemoryStore::new(), Parser::generic()).with_log_capacity(0);
+    let id = click_aged(&t, time::Duration::HOUR);
+    let limit = MemoryStore::MAX_CONVERSIONS_PER_CLICK;
+    for n in 0..limit {
+        let target = format!("/pb?click_id={id}&status=approved&txid=t{n}");
+        assert_eq!(t.handle(&Request::get(&target), now()), Outcome::Recorded);
+    }
+    let target = format!("/pb?click_id={id}&status=approved&txid=one-more");
+    let outcome = t.handle(&Request::get(&target), now());
+    let Outcome::StoreError(failure) = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(outcome.http_status(), 503);
+    assert_eq!(
+        failure.message(),
+        format!(
+            "click `{id}` already has {limit} conversions, the most a memory store \
+             keeps per \
+             click: the new one is refused"
+        )
+    );
+    assert_eq!(t.store().conversions(&id).unwrap().len(), limit);
+    // Existing conversions still move: the bound refuses growth, not updates.
+    let target = format!("/pb?click_id={id}&status=rejected&txid=t7");
+    assert_eq!(t.handle(&Request::get(&target), now()).code(), "updated");
+}
+
+#[test]
+fn endless_payout_changes_are_refused_past_the_history_bound() {
+    let t = Tracker::new(MemoryStore::new(), Parser::generic()).with_log_capacity(0);
+    let id = click_aged(&t, time::Duration::HOUR);
+    let limit = MemoryStore::MAX_HISTORY_PER_CONVERSION;
+    // A replayed pair of pending postbacks with different payouts flips the payout each time.
+    let fire = |n: usize| {
+        let payout = if n % 2 == 0 { "1.00" } else { "2.00" };
+        let target = format!("/pb?click_id={id}&status=pending&payout={payout}");
+        t.handle(&Request::get(&target), now())
+    };
+    assert_eq!(fire(0), Outcome::Recorded);
+    for n in 1..limit {
+        assert_eq!(fire(n).code(), "updated", "change {n}");
+    }
+    let outcome = fire(limit);
+    let Outcome::StoreError(failure) = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(
+        failure.message(),
+        format!(
+            "a conversion of click `{id}` already changed {limit} times, the most a memory store \
+             keeps: the change is refused"
+        )
+    );
+    let conversions = t.store().conversions(&id).unwrap();
+    assert_eq!(conversions[0].history.len(), limit);
+}
