@@ -341,7 +341,7 @@ impl Guard {
     ///   peer address: [`GuardError::NoClientIp`]; a trusted proxy passed on a hop such as
     ///   `for=unknown`: [`GuardError::BadForwardedHop`];
     /// - signature problems: [`GuardError::MissingSignature`], [`GuardError::MalformedSignature`],
-    ///   [`GuardError::BadSignature`], [`GuardError::MissingTimestamp`],
+    ///   [`GuardError::BadSignature`], [`GuardError::SplitParams`], [`GuardError::MissingTimestamp`],
     ///   [`GuardError::BadTimestamp`], [`GuardError::Expired`], [`GuardError::FromFuture`].
     pub fn check(&self, request: &Request<'_>, now: OffsetDateTime) -> Result<(), GuardError> {
         if !self.tokens.is_empty()
@@ -745,6 +745,18 @@ pub enum GuardError {
         /// The signature parameter's name.
         param: Box<str>,
     },
+    /// A signed postback with a form body also has parameters in its query, other than the
+    /// signature and the timestamp: the signature covers them, but the postback is read from
+    /// the body alone, so a signed value could be moved out of sight.
+    #[error(
+        "signed postback has parameters in both the query and the form body: send them all in \
+         the body (only `{param}` and the timestamp may be in the query)"
+    )]
+    #[non_exhaustive]
+    SplitParams {
+        /// The signature parameter's name.
+        param: Box<str>,
+    },
     /// A signature is required and the request has no timestamp.
     #[error("missing timestamp: expected unix seconds in parameter `{param}`")]
     #[non_exhaustive]
@@ -807,6 +819,7 @@ impl GuardError {
             GuardError::MissingSignature { .. } => "missing_signature",
             GuardError::MalformedSignature { .. } => "malformed_signature",
             GuardError::BadSignature { .. } => "bad_signature",
+            GuardError::SplitParams { .. } => "split_params",
             GuardError::MissingTimestamp { .. } => "missing_timestamp",
             GuardError::BadTimestamp { .. } => "bad_timestamp",
             GuardError::Expired { .. } => "expired",

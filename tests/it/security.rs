@@ -393,8 +393,7 @@ fn a_flood_of_transaction_ids_on_one_click_is_refused_past_the_bound() {
         failure.message(),
         format!(
             "click `{id}` already has {limit} conversions, the most a memory store \
-             keeps per \
-             click: the new one is refused"
+             keeps per click: the new one is refused"
         )
     );
     assert_eq!(t.store().conversions(&id).unwrap().len(), limit);
@@ -410,7 +409,7 @@ fn endless_payout_changes_are_refused_past_the_history_bound() {
     let limit = MemoryStore::MAX_HISTORY_PER_CONVERSION;
     // A replayed pair of pending postbacks with different payouts flips the payout each time.
     let fire = |n: usize| {
-        let payout = if n % 2 == 0 { "1.00" } else { "2.00" };
+        let payout = if n.is_multiple_of(2) { "1.00" } else { "2.00" };
         let target = format!("/pb?click_id={id}&status=pending&payout={payout}");
         t.handle(&Request::get(&target), now())
     };
@@ -431,4 +430,63 @@ fn endless_payout_changes_are_refused_past_the_history_bound() {
     );
     let conversions = t.store().conversions(&id).unwrap();
     assert_eq!(conversions[0].history.len(), limit);
+}
+
+// --- Signatures ----------------------------------------------------------------------------
+
+#[cfg(feature = "signature")]
+#[test]
+fn signed_pairs_cannot_be_moved_out_of_the_body_the_parser_reads() {
+    use postback::guard::Signature;
+
+    let key = "0123456789abcdef0123456789abcdef";
+    let t = Tracker::new(MemoryStore::new(), Parser::builtin("keitaro").unwrap())
+        .with_guard(Guard::new().with_signature(Signature::new(key)));
+    let id = click_aged(&t, time::Duration::HOUR);
+    let ts = now().unix_timestamp();
+    // The network signed a lead (pending); Keitaro's profile reads a postback without a
+    // status as a sale.
+    let signed = format!("subid={id}&status=lead&ts={ts}");
+    let sig = Signature::new(key).sign(&signed);
+    // Captured and re-sent with the status moved into the query: still the same signed pairs,
+    // but the body alone would say "a sale".
+    let target = format!("/pb?status=lead&ts={ts}&sig={sig}");
+    let body = format!("subid={id}");
+    let outcome = t.handle(&Request::post(&target, body.as_bytes()), now());
+    let Outcome::Unauthorized(err) = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(err.code(), "split_params");
+    assert_eq!(outcome.http_status(), 401);
+    assert_eq!(
+        err.to_string(),
+        "signed postback has parameters in both the query and the form body: send them all in \
+         the body (only `sig` and the timestamp may be in the query)"
+    );
+    assert!(t.store().conversions(&id).unwrap().is_empty());
+    // The honest forms pass: everything in the body (signature in the query or the body)…
+    let target = format!("/pb?sig={sig}");
+    let body = format!("subid={id}&status=lead&ts={ts}");
+    let outcome = t.handle(&Request::post(&target, body.as_bytes()), now());
+    assert_eq!(outcome, Outcome::Recorded);
+    // …or everything in the query.
+    let target = format!("/pb?{signed}&sig={sig}");
+    assert_eq!(t.handle(&Request::get(&target), now()), Outcome::Duplicate);
+}
+
+#[cfg(feature = "signature")]
+#[test]
+fn an_empty_signature_key_verifies_nothing() {
+    use postback::guard::Signature;
+
+    let empty = Signature::new("");
+    assert_eq!(empty.sign("a=1&ts=0"), "");
+    // HMAC pads keys with zeros, so the key of one zero byte signs as the empty key would.
+    let forged = Signature::new([0u8]).sign("a=1&ts=0");
+    let guard = Guard::new().with_signature(empty);
+    let target = format!("/pb?a=1&ts=0&sig={forged}");
+    let err = guard
+        .check(&Request::get(&target), OffsetDateTime::UNIX_EPOCH)
+        .unwrap_err();
+    assert_eq!(err.code(), "bad_signature");
 }
