@@ -13,7 +13,9 @@
 //!    address.
 //! 2. **Shared-secret token** in a query (or form body) parameter or in a path segment, compared
 //!    in constant time. Several tokens may be accepted at once, so a token can be rotated without
-//!    losing postbacks.
+//!    losing postbacks. The parameter is named once, by the sender's profile
+//!    ([`Guard::with_profile`], which a [`Tracker`](crate::Tracker) applies); a guard told to read
+//!    another parameter refuses everything rather than disagree with it.
 //! 3. **Signature** (feature `signature`): HMAC-SHA256 over the canonical parameters with a
 //!    timestamp window against replay; see `Signature`.
 //!
