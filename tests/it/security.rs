@@ -490,3 +490,38 @@ fn an_empty_signature_key_verifies_nothing() {
         .unwrap_err();
     assert_eq!(err.code(), "bad_signature");
 }
+
+#[test]
+fn redaction_hides_every_token_place_at_once() {
+    let profile = Profile::new("mine", "clickid")
+        .with_token_param("key")
+        .with_token_param("auth");
+    // The guard reads `auth` (the profile's alias); a `key` sent too is still a secret.
+    let guard = Guard::new()
+        .with_token(SECRET)
+        .with_token_source(TokenSource::param("auth"))
+        .with_profile(&profile);
+    assert_eq!(
+        guard.redact("/pb?key=first&clickid=c1&auth=second&keys=not-a-token"),
+        "/pb?key=***&clickid=c1&auth=***&keys=not-a-token"
+    );
+    assert_eq!(
+        &*guard.redact_body(b"auth=a&key=b&x=1"),
+        b"auth=***&key=***&x=1"
+    );
+    // A path-segment guard still hides the profile's parameters.
+    let path = Guard::new()
+        .with_token(SECRET)
+        .with_token_source(TokenSource::PathSegment(0))
+        .with_profile(&profile);
+    assert_eq!(
+        path.redact("https://t.example/s3cret/pb?clickid=c1&key=k"),
+        "https://t.example/***/pb?clickid=c1&key=***"
+    );
+    // Nothing to hide: the target comes back borrowed, unchanged.
+    let plain = Guard::new().with_profile(&Profile::new("plain", "clickid"));
+    assert!(matches!(
+        plain.redact("/pb?clickid=c1&token=x"),
+        std::borrow::Cow::Borrowed("/pb?clickid=c1&token=x")
+    ));
+}
