@@ -22,7 +22,8 @@
 //!
 //! Options: `--listen ADDR` (default `127.0.0.1:8080`; port 0 picks a free one), `--profile P`
 //! (a built-in profile name, default `generic`), `--offer TEMPLATE` (required), `--token T`
-//! (repeatable: require this shared secret, by default in the `token` parameter) and
+//! (repeatable: require this shared secret, in the profile's token parameter, such as Affise's
+//! `secure`, or else in `token`) and
 //! `--token-in-path` (read it from the first path segment instead: `/T/postback`).
 //!
 //! When ready it prints `listening on http://ADDR` on stdout.

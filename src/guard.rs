@@ -13,7 +13,9 @@
 //!    address.
 //! 2. **Shared-secret token** in a query (or form body) parameter or in a path segment, compared
 //!    in constant time. Several tokens may be accepted at once, so a token can be rotated without
-//!    losing postbacks.
+//!    losing postbacks. The parameter is named once, by the sender's profile
+//!    ([`Guard::with_profile`], which a [`Tracker`](crate::Tracker) applies); a guard told to read
+//!    another parameter refuses everything rather than disagree with it.
 //! 3. **Signature** (feature `signature`): HMAC-SHA256 over the canonical parameters with a
 //!    timestamp window against replay; see `Signature`.
 //!
@@ -75,6 +77,7 @@ pub use forwarded::ForwardedHeader;
 pub use signature::Signature;
 
 use crate::Request;
+use crate::profile::Profile;
 use decode::Plus;
 use forwarded::SplitUnquoted;
 
@@ -126,7 +129,15 @@ impl fmt::Display for TokenSource {
 #[derive(Clone, Default)]
 pub struct Guard {
     tokens: Vec<Box<[u8]>>,
+    /// Where the token is read: the explicit source, else the profile's first token parameter,
+    /// else `token`. Kept resolved so a request pays nothing for the rule.
     token_source: TokenSource,
+    /// The source set with [`Guard::with_token_source`], if any.
+    explicit_source: Option<TokenSource>,
+    /// The profile given to [`Guard::with_profile`]: its name and token parameters.
+    profile: Option<(Box<str>, ParamNames)>,
+    /// Set when the explicit source names a parameter the profile does not: every check fails.
+    conflict: Option<GuardError>,
     allowed: Vec<Cidr>,
     trusted_proxies: Vec<Cidr>,
     forwarded_header: ForwardedHeader,
@@ -134,11 +145,17 @@ pub struct Guard {
     signature: Option<Signature>,
 }
 
+/// A profile's token parameter names.
+type ParamNames = Box<[Box<str>]>;
+
 impl fmt::Debug for Guard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Guard");
         s.field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
             .field("token_source", &self.token_source)
+            .field("profile", &self.profile.as_ref().map(|(name, _)| name))
+            .field("explicit_source", &self.explicit_source)
+            .field("conflict", &self.conflict)
             .field("allowed", &self.allowed)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("forwarded_header", &self.forwarded_header);
@@ -170,7 +187,14 @@ impl Guard {
         self
     }
 
-    /// Sets where the token is read from; the default is the query parameter `token`.
+    /// Sets where the token is read from. Unset, the guard reads the first token parameter of
+    /// the profile given to [`with_profile`](Guard::with_profile) (which a
+    /// [`Tracker`](crate::Tracker) does with its own profile), or the query parameter `token`.
+    ///
+    /// A parameter here must be one of that profile's token parameters when the profile names
+    /// any: otherwise the guard and the profile would disagree about where the secret is, and
+    /// every check fails with [`GuardError::TokenParamConflict`]. A path segment never
+    /// conflicts (a profile names parameters only).
     ///
     /// ```
     /// use postback::guard::{Guard, TokenSource};
@@ -187,8 +211,72 @@ impl Guard {
     /// ```
     #[must_use]
     pub fn with_token_source(mut self, source: TokenSource) -> Self {
-        self.token_source = source;
+        self.explicit_source = Some(source);
+        self.resolve();
         self
+    }
+
+    /// Takes the token parameter from `profile`, so that the parameter is named in one place:
+    /// the guard reads the token from the profile's first token parameter
+    /// ([`Profile::token_params`]) unless [`with_token_source`](Guard::with_token_source) says
+    /// otherwise, and an explicit parameter the profile does not name is refused (see there).
+    /// A profile without token parameters changes nothing.
+    ///
+    /// [`Tracker::new`](crate::Tracker::new) and [`Tracker::with_guard`](crate::Tracker::with_guard)
+    /// call this with the tracker's profile. A profile's token parameter checks nothing by
+    /// itself: only a guard with [`with_token`](Guard::with_token) refuses postbacks.
+    ///
+    /// ```
+    /// use postback::guard::{Guard, TokenSource};
+    /// use postback::profile::Profile;
+    /// use postback::Request;
+    /// use time::OffsetDateTime;
+    ///
+    /// let affise = Profile::builtin("affise").unwrap(); // its token parameter is `secure`
+    /// let guard = Guard::new().with_token("s3cret").with_profile(affise);
+    /// assert_eq!(guard.token_source(), &TokenSource::param("secure"));
+    /// let now = OffsetDateTime::UNIX_EPOCH;
+    /// assert!(guard.check(&Request::get("/pb?clickid=abc&secure=s3cret"), now).is_ok());
+    ///
+    /// // Reading it from another parameter would disagree with the profile: refused, loudly.
+    /// let confused = guard.with_token_source(TokenSource::param("token"));
+    /// let err = confused.check(&Request::get("/pb?clickid=abc&token=s3cret"), now).unwrap_err();
+    /// assert_eq!(err.code(), "token_param_conflict");
+    /// ```
+    #[must_use]
+    pub fn with_profile(mut self, profile: &Profile) -> Self {
+        self.profile = Some((profile.name().into(), profile.token_params().into()));
+        self.resolve();
+        self
+    }
+
+    /// Where the token is read from, after the rules of
+    /// [`with_token_source`](Guard::with_token_source) and [`with_profile`](Guard::with_profile).
+    #[must_use]
+    pub fn token_source(&self) -> &TokenSource {
+        &self.token_source
+    }
+
+    /// Recomputes the token source and the conflict from the explicit source and the profile.
+    fn resolve(&mut self) {
+        let profile_params = self.profile.as_ref().map_or(&[][..], |(_, params)| params);
+        self.conflict = None;
+        self.token_source = match (&self.explicit_source, profile_params.first()) {
+            (Some(explicit), _) => explicit.clone(),
+            (None, Some(first)) => TokenSource::Param(first.clone()),
+            (None, None) => TokenSource::default(),
+        };
+        if let (TokenSource::Param(name), Some((profile, params))) =
+            (&self.token_source, &self.profile)
+            && !params.is_empty()
+            && !params.contains(name)
+        {
+            self.conflict = Some(GuardError::TokenParamConflict {
+                param: name.clone(),
+                profile: profile.clone(),
+                profile_params: params.join(",").into(),
+            });
+        }
     }
 
     /// Accepts requests from this network. Once any network is allowed, a client outside all
@@ -240,7 +328,9 @@ impl Guard {
     }
 
     /// Runs every configured check on `request`, in the order source address, token,
-    /// signature, and returns the first failure. `now` is only read by the signature's
+    /// signature, and returns the first failure. A guard with tokens whose token parameter
+    /// conflicts with its profile's refuses every request first
+    /// ([`GuardError::TokenParamConflict`]). `now` is only read by the signature's
     /// timestamp window.
     ///
     /// # Errors
@@ -253,9 +343,14 @@ impl Guard {
     ///   peer address: [`GuardError::NoClientIp`]; a trusted proxy passed on a hop such as
     ///   `for=unknown`: [`GuardError::BadForwardedHop`];
     /// - signature problems: [`GuardError::MissingSignature`], [`GuardError::MalformedSignature`],
-    ///   [`GuardError::BadSignature`], [`GuardError::MissingTimestamp`],
+    ///   [`GuardError::BadSignature`], [`GuardError::SplitParams`], [`GuardError::MissingTimestamp`],
     ///   [`GuardError::BadTimestamp`], [`GuardError::Expired`], [`GuardError::FromFuture`].
     pub fn check(&self, request: &Request<'_>, now: OffsetDateTime) -> Result<(), GuardError> {
+        if !self.tokens.is_empty()
+            && let Some(conflict) = &self.conflict
+        {
+            return Err(conflict.clone());
+        }
         if !self.allowed.is_empty() {
             let ip = self.client_ip(request)?;
             if !self.allowed.iter().any(|net| net.contains(ip)) {
@@ -362,22 +457,26 @@ impl Guard {
     /// ```
     #[must_use]
     pub fn redact<'t>(&self, target: &'t str) -> Cow<'t, str> {
-        if self.tokens.is_empty() {
+        let profile_params = self.profile_token_params();
+        if self.tokens.is_empty() && profile_params.is_empty() {
             return Cow::Borrowed(target);
         }
         let request = Request::get(target);
         let bytes = target.as_bytes();
         let mut hide = Vec::new();
-        match &self.token_source {
-            TokenSource::Param(name) => {
-                if let Some(query) = request.query_range() {
-                    param_value_ranges(bytes, query, name.as_bytes(), &mut hide);
-                }
-            }
-            TokenSource::PathSegment(index) => {
-                hide.extend(segment_range(bytes, request.path_range(), *index));
+        if let Some(query) = request.query_range() {
+            for name in self.param_names_to_hide() {
+                param_value_ranges(bytes, query.clone(), name.as_bytes(), &mut hide);
             }
         }
+        if let (false, TokenSource::PathSegment(index)) =
+            (self.tokens.is_empty(), &self.token_source)
+        {
+            hide.extend(segment_range(bytes, request.path_range(), *index));
+        }
+        // Ranges from several names come unordered; they never overlap (each is one pair's value).
+        hide.sort_unstable_by_key(|range| range.start);
+        hide.dedup();
         if hide.is_empty() {
             return Cow::Borrowed(target);
         }
@@ -389,23 +488,41 @@ impl Guard {
         }
     }
 
-    /// A form body with the token parameter's value replaced by `***`; see
+    /// A form body with the token parameters' values replaced by `***`; see
     /// [`redact`](Guard::redact). A path-segment token is never in the body.
     #[must_use]
     pub fn redact_body<'b>(&self, body: &'b [u8]) -> Cow<'b, [u8]> {
-        let TokenSource::Param(name) = &self.token_source else {
-            return Cow::Borrowed(body);
-        };
-        if self.tokens.is_empty() {
+        if self.tokens.is_empty() && self.profile_token_params().is_empty() {
             return Cow::Borrowed(body);
         }
         let mut hide = Vec::new();
-        param_value_ranges(body, 0..body.len(), name.as_bytes(), &mut hide);
+        for name in self.param_names_to_hide() {
+            param_value_ranges(body, 0..body.len(), name.as_bytes(), &mut hide);
+        }
+        hide.sort_unstable_by_key(|range| range.start);
+        hide.dedup();
         if hide.is_empty() {
             Cow::Borrowed(body)
         } else {
             Cow::Owned(mask(body, &hide))
         }
+    }
+
+    fn profile_token_params(&self) -> &[Box<str>] {
+        self.profile.as_ref().map_or(&[][..], |(_, params)| params)
+    }
+
+    /// The parameter names whose values [`redact`](Guard::redact) hides: the guard's token
+    /// parameter (when it checks a token) and every token parameter of its profile, which may
+    /// carry a secret even when the guard reads elsewhere or checks none.
+    fn param_names_to_hide(&self) -> impl Iterator<Item = &str> {
+        let own = match (&self.token_source, self.tokens.is_empty()) {
+            (TokenSource::Param(name), false) => Some(&**name),
+            _ => None,
+        };
+        let profile = self.profile_token_params().iter().map(|name| &**name);
+        own.into_iter()
+            .chain(profile.filter(move |name| Some(*name) != own))
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -563,6 +680,22 @@ pub enum GuardError {
         /// The repeated parameter.
         location: TokenSource,
     },
+    /// The guard checks tokens and reads them from a parameter its profile does not name as a
+    /// token parameter, so the two disagree about where the secret is: a configuration error,
+    /// refused on every request until fixed (see [`Guard::with_token_source`]).
+    #[error(
+        "the guard reads the token from parameter `{param}`, but profile `{profile}` sends it in \
+         `{profile_params}`: leave the guard's token source unset or name the profile's parameter"
+    )]
+    #[non_exhaustive]
+    TokenParamConflict {
+        /// The parameter the guard was told to read.
+        param: Box<str>,
+        /// The profile's name.
+        profile: Box<str>,
+        /// The profile's token parameters, comma-separated.
+        profile_params: Box<str>,
+    },
     /// The client address lies outside every allowed network.
     #[error(
         "client ip {ip} is not in the allow-list: add the network's sender addresses, \
@@ -611,6 +744,18 @@ pub enum GuardError {
     )]
     #[non_exhaustive]
     BadSignature {
+        /// The signature parameter's name.
+        param: Box<str>,
+    },
+    /// A signed postback with a form body also has parameters in its query, other than the
+    /// signature and the timestamp: the signature covers them, but the postback is read from
+    /// the body alone, so a signed value could be moved out of sight.
+    #[error(
+        "signed postback has parameters in both the query and the form body: send them all in \
+         the body (only `{param}` and the timestamp may be in the query)"
+    )]
+    #[non_exhaustive]
+    SplitParams {
         /// The signature parameter's name.
         param: Box<str>,
     },
@@ -669,12 +814,14 @@ impl GuardError {
             GuardError::MissingToken { .. } => "missing_token",
             GuardError::BadToken { .. } => "bad_token",
             GuardError::AmbiguousToken { .. } => "ambiguous_token",
+            GuardError::TokenParamConflict { .. } => "token_param_conflict",
             GuardError::IpNotAllowed { .. } => "ip_not_allowed",
             GuardError::NoClientIp => "no_client_ip",
             GuardError::BadForwardedHop { .. } => "bad_forwarded_hop",
             GuardError::MissingSignature { .. } => "missing_signature",
             GuardError::MalformedSignature { .. } => "malformed_signature",
             GuardError::BadSignature { .. } => "bad_signature",
+            GuardError::SplitParams { .. } => "split_params",
             GuardError::MissingTimestamp { .. } => "missing_timestamp",
             GuardError::BadTimestamp { .. } => "bad_timestamp",
             GuardError::Expired { .. } => "expired",
@@ -683,10 +830,13 @@ impl GuardError {
     }
 
     /// The HTTP status to answer with: 401 when the credentials (token, signature, timestamp)
-    /// are missing or wrong, 403 when the source address is not allowed or unknown.
+    /// are missing or wrong, 403 when the source address is not allowed or unknown, 500 for
+    /// [`GuardError::TokenParamConflict`]: the receiver is misconfigured, and a sender that
+    /// retries server errors delivers the postback once that is fixed.
     #[must_use]
     pub fn http_status(&self) -> u16 {
         match self {
+            GuardError::TokenParamConflict { .. } => 500,
             GuardError::IpNotAllowed { .. }
             | GuardError::NoClientIp
             | GuardError::BadForwardedHop { .. } => 403,

@@ -37,8 +37,9 @@ pub struct LogEntry {
 impl LogEntry {
     /// An entry for a request received at `received_at` from `peer` (the client behind your
     /// proxies, when known). Pass the target and body with secrets redacted
-    /// ([`Guard::redact`](crate::Guard::redact)): the log shows them to people. Its sequence
-    /// number is set when it is pushed.
+    /// ([`Guard::redact`](crate::Guard::redact)): the log shows them to people. The postback's
+    /// [`token`](Postback::token) is dropped here, so no entry holds it. Its sequence number is
+    /// set when it is pushed.
     #[must_use]
     pub fn new(
         received_at: OffsetDateTime,
@@ -65,7 +66,8 @@ impl LogEntry {
             body,
             truncated: cut_target || cut_body,
             outcome,
-            postback,
+            // The token is a secret: not in `Debug` output, not for a log screen's readers.
+            postback: postback.map(|pb| pb.with_token(None::<&str>)),
             hint: hint.map(String::into_boxed_str),
         }
     }

@@ -9,6 +9,7 @@
 //! Parameter names are matched exactly (case-sensitive), as the senders' servers do.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use crate::status::{ConversionState, StatusMap, Vocabulary};
 
@@ -101,6 +102,7 @@ pub struct StatusParam {
 /// payout = ["amount"]
 /// statuses = { words = { ok = "approved", "2" = "pending" }, vocabulary = "closed" }
 /// status_params = [{ param = "sale_status", state = "approved" }]
+/// attribution_window_secs = 2592000  # 30 days; optional
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -131,8 +133,47 @@ pub struct Profile {
     status_params: Box<[StatusParam]>,
     #[cfg_attr(feature = "serde", serde(default))]
     json_param: Option<Box<str>>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            default,
+            rename = "attribution_window_secs",
+            with = "window_secs",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    attribution_window: Option<Duration>,
     #[cfg_attr(feature = "serde", serde(skip))]
     lookup: Lookup,
+}
+
+/// A profile's attribution window in config files: whole seconds, such as `2592000` for 30
+/// days.
+#[cfg(feature = "serde")]
+mod window_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[expect(
+        clippy::ref_option,
+        reason = "serde's `with` passes the field by reference"
+    )]
+    pub(super) fn serialize<S: Serializer>(
+        window: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match window {
+            Some(window) => serializer.serialize_some(&window.as_secs()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_secs))
+    }
 }
 
 /// What a query key means to a profile, found through [`Profile::lookup`].
@@ -334,6 +375,7 @@ impl Profile {
             click_id_shape: ClickIdShape::Any,
             status_params: Box::default(),
             json_param: None,
+            attribution_window: None,
             lookup: Lookup::default(),
         }
     }
@@ -387,6 +429,12 @@ impl Profile {
     }
 
     /// Read the shared-secret token from `param` (call again for an alias).
+    ///
+    /// This names where the sender puts the token; it checks nothing. A
+    /// [`Guard`](crate::Guard) with a token reads it from this parameter (the first one named)
+    /// once given the profile, as a [`Tracker`](crate::Tracker) does; see
+    /// [`Guard::with_profile`](crate::Guard::with_profile). The token is left out of the
+    /// unexpanded-macro check and out of the postback log.
     #[must_use]
     pub fn with_token_param(mut self, param: &str) -> Self {
         self.lookup = Lookup::default();
@@ -440,6 +488,34 @@ impl Profile {
         self.lookup = Lookup::default();
         self.json_param = Some(param.into());
         self
+    }
+
+    /// Judge this sender's postbacks by their own attribution window: a new conversion more than
+    /// `window` after its click is [`Outcome::Expired`](crate::tracker::Outcome::Expired).
+    /// A [`Tracker`](crate::Tracker) uses it instead of its own window
+    /// ([`Tracker::with_attribution_window`](crate::Tracker::with_attribution_window)), which
+    /// then applies only to profiles that set none. In a config file it is
+    /// `attribution_window_secs`, in whole seconds.
+    ///
+    /// ```
+    /// use postback::profile::Profile;
+    /// use std::time::Duration;
+    ///
+    /// let thirty_days = Duration::from_secs(30 * 24 * 60 * 60);
+    /// let mine = Profile::new("my_network", "clickid").with_attribution_window(thirty_days);
+    /// assert_eq!(mine.attribution_window(), Some(thirty_days));
+    /// assert_eq!(Profile::generic().attribution_window(), None);
+    /// ```
+    #[must_use]
+    pub fn with_attribution_window(mut self, window: Duration) -> Self {
+        self.attribution_window = Some(window);
+        self
+    }
+
+    /// The profile's attribution window, if it sets one.
+    #[must_use]
+    pub const fn attribution_window(&self) -> Option<Duration> {
+        self.attribution_window
     }
 
     /// The profile's name, such as `keitaro`.

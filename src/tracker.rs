@@ -21,7 +21,7 @@
 //!   currency updates the conversion ([`Outcome::Updated`] with `from == to`). A postback that
 //!   omits the payout keeps the stored one.
 //! - **Attribution window.** A *new* conversion more than the window after its click is
-//!   [`Outcome::Expired`]. Status changes of a conversion already recorded are still accepted
+//!   [`Outcome::Expired`]. The window is the profile's when it sets one, else the tracker's. Status changes of a conversion already recorded are still accepted
 //!   after the window: approvals routinely come weeks later.
 //! - **History.** Every accepted postback is appended to its conversion's history, so a
 //!   changed payout or state can always be traced.
@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 use crate::click_id::ClickId;
 use crate::guard::{Guard, GuardError};
 use crate::log::{LogEntry, PostbackLog};
-use crate::postback::{ParsePostbackError, Parser, Postback};
+use crate::postback::{Limit, ParsePostbackError, Parser, Postback};
 use crate::request::Request;
 use crate::status::ConversionState;
 use crate::store::{
@@ -219,7 +219,8 @@ impl Decision<'_> {
 ///
 /// `stored` must have been loaded with the postback's key,
 /// `ConversionKey::for_postback(postback.txid(), postback.event())`. `window` is the
-/// attribution window (`None`: no limit). Pure: no I/O, no clock.
+/// attribution window (`None`: no limit): the profile's if it sets one, else the tracker's, as
+/// [`Tracker::attribution_window`] gives it. Pure: no I/O, no clock.
 ///
 /// ```
 /// use postback::postback::Postback;
@@ -330,9 +331,9 @@ impl<S: ClickStore> Tracker<S> {
     #[must_use]
     pub fn new(store: S, parser: Parser) -> Self {
         Self {
+            guard: Guard::new().with_profile(parser.profile()),
             store,
             parser,
-            guard: Guard::new(),
             window: None,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             log: PostbackLog::new(PostbackLog::DEFAULT_CAPACITY),
@@ -340,18 +341,45 @@ impl<S: ClickStore> Tracker<S> {
     }
 
     /// Sets the guard every request must pass first.
+    ///
+    /// The guard is given the parser's profile ([`Guard::with_profile`]), so the token
+    /// parameter is named in one place: a guard without its own token source reads the
+    /// profile's token parameter, and one told to read a parameter the profile does not name
+    /// refuses every postback with [`GuardError::TokenParamConflict`] (HTTP 500) rather than
+    /// check a token the network sends elsewhere.
+    ///
+    /// ```
+    /// use postback::{Guard, MemoryStore, Request, Tracker};
+    /// use postback::guard::TokenSource;
+    /// use postback::postback::Parser;
+    /// use postback::profile::Profile;
+    ///
+    /// let affise = Parser::from(Profile::builtin("affise").unwrap());
+    /// let tracker = Tracker::new(MemoryStore::new(), affise)
+    ///     .with_guard(Guard::new().with_token("s3cret"));
+    /// assert_eq!(tracker.guard().token_source(), &TokenSource::param("secure"));
+    /// ```
     #[must_use]
     pub fn with_guard(mut self, guard: Guard) -> Self {
-        self.guard = guard;
+        self.guard = guard.with_profile(self.parser.profile());
         self
     }
 
-    /// Sets the attribution window: a new conversion later than this after its click is
-    /// [`Outcome::Expired`].
+    /// Sets the tracker's attribution window: a new conversion later than this after its click
+    /// is [`Outcome::Expired`]. A profile's own window
+    /// ([`Profile::with_attribution_window`](crate::profile::Profile::with_attribution_window))
+    /// wins over it.
     #[must_use]
     pub fn with_attribution_window(mut self, window: Duration) -> Self {
         self.window = Some(window);
         self
+    }
+
+    /// The attribution window postbacks are judged by: the profile's if it sets one, else the
+    /// tracker's, else `None` (no limit).
+    #[must_use]
+    pub fn attribution_window(&self) -> Option<Duration> {
+        self.parser.profile().attribution_window().or(self.window)
     }
 
     /// Sets how many postbacks the log keeps; 0 keeps none (and builds no entries, which
@@ -381,6 +409,12 @@ impl<S: ClickStore> Tracker<S> {
         &self.parser
     }
 
+    /// The guard, as configured for the parser's profile (see [`Tracker::with_guard`]).
+    #[must_use]
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
     /// The postback log: what came in, what was decided, and why.
     #[must_use]
     pub fn log(&self) -> &PostbackLog {
@@ -399,6 +433,10 @@ impl<S: ClickStore> Tracker<S> {
     /// Handles one postback request received at `now`, logs it, and says what became of it.
     ///
     /// A request with a non-empty body is read from its form body, otherwise from its target.
+    /// A target or body longer than the parser's input limit
+    /// ([`Limits::max_input_len`](crate::postback::Limits::max_input_len)) is
+    /// [`Outcome::Invalid`] before the guard reads it, so an unauthenticated request costs at
+    /// most that much work.
     pub fn handle(&self, request: &Request<'_>, now: OffsetDateTime) -> Outcome {
         let (outcome, postback) = self.evaluate(request, now);
         if self.log.capacity() > 0 {
@@ -432,6 +470,23 @@ impl<S: ClickStore> Tracker<S> {
         request: &Request<'r>,
         now: OffsetDateTime,
     ) -> (Outcome, Option<Postback<'r>>) {
+        // The parser refuses an input over its length limit before reading it, but the guard
+        // runs first and reads the whole query and body (the signature check decodes and sorts
+        // every pair): refuse what the parser would refuse before the guard spends work on it.
+        let max = self.parser.limits().max_input_len();
+        let len = request
+            .target()
+            .len()
+            .max(request.body().map_or(0, <[u8]>::len));
+        if len > max {
+            let err = ParsePostbackError::TooLong {
+                param: None,
+                limit: Limit::InputLength,
+                len,
+                max,
+            };
+            return (Outcome::Invalid(err), None);
+        }
         if let Err(err) = self.guard.check(request, now) {
             return (Outcome::Unauthorized(err), None);
         }
@@ -453,13 +508,14 @@ impl<S: ClickStore> Tracker<S> {
             return Outcome::UnmappedStatus;
         }
         let key = ConversionKey::for_postback(postback.txid(), postback.event());
+        let window = self.attribution_window();
         for _ in 0..self.max_attempts {
             let stored = match self.store.load(postback.click_id(), &key) {
                 Ok(Some(stored)) => stored,
                 Ok(None) => return Outcome::ClickNotFound,
                 Err(err) => return Outcome::StoreError(StoreFailure::from_error(err)),
             };
-            let decision = decide(postback, &stored, now, self.window);
+            let decision = decide(postback, &stored, now, window);
             let Some(change) = decision.change else {
                 return decision.outcome;
             };
@@ -481,6 +537,10 @@ impl<S> fmt::Debug for Tracker<S> {
         f.debug_struct("Tracker")
             .field("profile", &self.parser.profile().name())
             .field("window", &self.window)
+            .field(
+                "profile_window",
+                &self.parser.profile().attribution_window(),
+            )
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }

@@ -37,6 +37,10 @@ use crate::Request;
 ///
 /// # Replay
 ///
+/// A postback with a form body is read from the body alone, so its parameters must all be in
+/// the body: its query may hold only the signature and the timestamp
+/// ([`GuardError::SplitParams`] otherwise).
+///
 /// The timestamp parameter holds Unix seconds. A postback whose timestamp is further than the
 /// window from `now` — in the past (a replay, or a sender that retried for too long) or in the
 /// future (a wrong clock) — is refused. Within the window a replayed postback passes the guard;
@@ -63,8 +67,9 @@ use crate::Request;
 /// ```
 #[derive(Clone)]
 pub struct Signature {
-    /// The keyed HMAC state, cloned per request so the key is hashed once. `None` only if the
-    /// `hmac` crate refused the key, which it documents it never does; every check then fails.
+    /// The keyed HMAC state, cloned per request so the key is hashed once. `None` for an empty
+    /// key, or if the `hmac` crate refused the key (it documents it never does); every check
+    /// then fails.
     keyed: Option<Hmac<Sha256>>,
     param: Box<str>,
     timestamp_param: Box<str>,
@@ -86,10 +91,19 @@ impl fmt::Debug for Signature {
 impl Signature {
     /// A check keyed with the shared secret: signature in `sig`, timestamp in `ts`, a window of
     /// five minutes either side of `now`.
+    ///
+    /// An empty key verifies nothing: every check fails with [`GuardError::BadSignature`] and
+    /// [`sign`](Signature::sign) returns an empty string, as an empty token matches nothing.
+    /// Use at least 32 random bytes: anyone holding one signed postback can test guesses of a
+    /// short key offline.
     #[must_use]
     pub fn new(key: impl AsRef<[u8]>) -> Self {
+        let key = key.as_ref();
         Signature {
-            keyed: <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref()).ok(),
+            // An empty key (a secret read from an unset variable) would let anyone sign.
+            keyed: (!key.is_empty())
+                .then(|| <Hmac<Sha256> as KeyInit>::new_from_slice(key).ok())
+                .flatten(),
             param: "sig".into(),
             timestamp_param: "ts".into(),
             window: Duration::from_secs(300),
@@ -165,6 +179,23 @@ impl Signature {
         request: &Request<'_>,
         now: OffsetDateTime,
     ) -> Result<(), GuardError> {
+        // The signature covers the query and the body together, but a postback with a body is
+        // read from its body alone. Signed pairs moved from the body into the query would stay
+        // signed yet unread: a captured `status=lead` could be dropped so that a profile's
+        // default state (Keitaro: a sale) applies. With a body, the query may carry only the
+        // signature and the timestamp.
+        if request.body().is_some_and(|body| !body.is_empty()) {
+            let query = request.query().unwrap_or("").as_bytes();
+            let stray = Params::new(query, None).any(|(name, _)| {
+                name.as_ref() != self.param.as_bytes()
+                    && name.as_ref() != self.timestamp_param.as_bytes()
+            });
+            if stray {
+                return Err(GuardError::SplitParams {
+                    param: self.param.clone(),
+                });
+            }
+        }
         let params = Params::new(request.query().unwrap_or("").as_bytes(), request.body());
         let mut pairs = Vec::new();
         let mut presented: Option<Cow<'_, [u8]>> = None;

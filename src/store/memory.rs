@@ -41,6 +41,10 @@ use crate::click_id::ClickId;
 ///   [`MemoryStoreError::Full`]. The store never forgets a live click to make room: a forgotten
 ///   click would turn its later conversion into "click not found", a lost conversion, while a
 ///   refused insert is an error the caller sees at click time.
+/// - **Per click**: at most [`MemoryStore::MAX_CONVERSIONS_PER_CLICK`] conversions, each with at
+///   most [`MemoryStore::MAX_HISTORY_PER_CONVERSION`] history entries; past them a commit is
+///   refused with an error (the tracker answers 503), never trimmed. So a sender that floods one
+///   click with made-up transaction ids or payout changes cannot grow it without bound.
 /// - **Ids**: ids of [`ClickId`]'s shape are matched in either case; all others exactly.
 /// - **Memory**: see the module docs; about 55–110 bytes of heap per bare click.
 ///
@@ -65,6 +69,9 @@ pub struct MemoryStore {
     capacity: usize,
     retention: Duration,
     text_hasher: RandomState,
+    /// Mixed into the shard choice of [`ClickId`]-shaped keys, so that which ids share a shard
+    /// differs from store to store and cannot be computed from the ids alone.
+    shard_seed: u64,
 }
 
 /// One shard: the two maps and nothing else.
@@ -298,6 +305,13 @@ impl MemoryStore {
     pub const DEFAULT_CAPACITY: usize = 10_000_000;
     /// Default retention: 90 days, the longest common attribution window (Everflow's).
     pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+    /// The most conversions one click keeps: a daily rebill for the whole default retention
+    /// is 90. A commit past it is refused with [`MemoryStoreError::TooManyConversions`].
+    pub const MAX_CONVERSIONS_PER_CLICK: usize = 1024;
+    /// The most history entries one conversion keeps (its recording and every change after):
+    /// a state moves at most twice, so the rest are payout changes. A commit past it is refused
+    /// with [`MemoryStoreError::TooManyChanges`].
+    pub const MAX_HISTORY_PER_CONVERSION: usize = 128;
 
     /// A store with the default shards, capacity and retention.
     #[must_use]
@@ -317,6 +331,7 @@ impl MemoryStore {
             capacity,
             retention,
             text_hasher: RandomState::new(),
+            shard_seed: rand::random(),
         }
     }
 
@@ -381,9 +396,14 @@ impl MemoryStore {
 
     fn shard(&self, key: &Key<'_>) -> MutexGuard<'_, Shard> {
         // Pick the shard from other bits than the maps use (they take the low bits for the
-        // bucket and the top 7 for the tag), so keys in one shard still spread in its map.
+        // bucket and the top 7 for the tag), so keys in one shard still spread in its map. The
+        // seed keeps a sender of chosen ids from aiming them all at one shard, which would fill
+        // it (and refuse its clicks) at 1/shards of the capacity.
         let hash = match key {
-            Key::Id(id) => folded_multiply(id.low ^ id.high.rotate_left(32), MIX ^ 0xff51),
+            Key::Id(id) => folded_multiply(
+                id.low ^ id.high.rotate_left(32) ^ self.shard_seed,
+                MIX ^ 0xff51,
+            ),
             Key::Text(text) => self.text_hasher.hash_one(text),
         };
         let index = (hash >> 32) as usize & (self.shards.len() - 1);
@@ -436,6 +456,33 @@ pub enum MemoryStoreError {
     Full {
         /// The store's capacity.
         capacity: usize,
+    },
+    /// The click already has [`MemoryStore::MAX_CONVERSIONS_PER_CLICK`] conversions, so a new
+    /// one is refused: far more rebills than a click makes, most likely a flood of made-up
+    /// transaction ids.
+    #[error(
+        "click `{click_id}` already has {limit} conversions, the most a memory store keeps per \
+         click: the new one is refused"
+    )]
+    #[non_exhaustive]
+    TooManyConversions {
+        /// The click's id.
+        click_id: Box<str>,
+        /// The limit, [`MemoryStore::MAX_CONVERSIONS_PER_CLICK`].
+        limit: usize,
+    },
+    /// The conversion's history already has [`MemoryStore::MAX_HISTORY_PER_CONVERSION`]
+    /// entries, so a further change is refused: far more payout changes than a network sends.
+    #[error(
+        "a conversion of click `{click_id}` already changed {limit} times, the most a memory \
+         store keeps: the change is refused"
+    )]
+    #[non_exhaustive]
+    TooManyChanges {
+        /// The click's id.
+        click_id: Box<str>,
+        /// The limit, [`MemoryStore::MAX_HISTORY_PER_CONVERSION`].
+        limit: usize,
     },
 }
 
@@ -518,11 +565,23 @@ impl ClickStore for MemoryStore {
         if entry.version != expected.get() {
             return Ok(Commit::Conflict);
         }
+        let count = entry
+            .conversions
+            .as_deref()
+            .map_or(0, |all| 1 + all.more.len());
         let existing = entry
             .conversions
             .as_deref_mut()
             .and_then(|all| all.iter_mut().find(|kept| kept.is(change.key())));
+        // Bounded so that one click cannot take memory (and load time: conversions are scanned)
+        // without limit; refused rather than trimmed, as a full store refuses clicks.
         match (change, existing) {
+            (Change::Record { .. }, None) if count >= Self::MAX_CONVERSIONS_PER_CLICK => {
+                return Err(MemoryStoreError::TooManyConversions {
+                    click_id: click_id.into(),
+                    limit: Self::MAX_CONVERSIONS_PER_CLICK,
+                });
+            }
             (Change::Record { key, data }, None) => {
                 let kept = Kept::new(Conversion::recorded(key.clone().into_owned(), data));
                 match entry.conversions.as_deref_mut() {
@@ -534,6 +593,15 @@ impl ClickStore for MemoryStore {
                         }));
                     }
                 }
+            }
+            (Change::Update { from, .. }, Some(kept))
+                if kept.conversion.state == *from
+                    && kept.conversion.history.len() >= Self::MAX_HISTORY_PER_CONVERSION =>
+            {
+                return Err(MemoryStoreError::TooManyChanges {
+                    click_id: click_id.into(),
+                    limit: Self::MAX_HISTORY_PER_CONVERSION,
+                });
             }
             (Change::Update { from, data, .. }, Some(kept)) if kept.conversion.state == *from => {
                 kept.conversion.apply(data);

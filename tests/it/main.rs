@@ -19,6 +19,7 @@ mod props;
 mod readme;
 mod redis;
 mod request;
+mod security;
 mod server;
 mod store;
 mod template;
