@@ -295,15 +295,31 @@ impl TrackerParams {
 
     /// The entry for a tracker whose incoming postbacks the parser reads with `profile`: its
     /// parameters, status words, mapping parameters and default state, so the URL the builder
-    /// writes is the one the parser reads. `path` is the endpoint appended to the base URL.
+    /// writes is the one the parser reads. `path` is the endpoint appended to the base URL. The
+    /// built-in trackers are made this way from the built-in profiles.
+    ///
+    /// Your own endpoint, described once:
     ///
     /// ```
-    /// use postback::catalog::TrackerParams;
+    /// use postback::catalog::{Catalog, TrackerParams};
     /// use postback::profile::Profile;
+    /// use postback::status::StatusMap;
+    /// use postback::ConversionState;
     ///
-    /// let keitaro = TrackerParams::from_profile(Profile::builtin("keitaro").unwrap(), "/postback");
-    /// assert_eq!(keitaro.click(), ["subid"]);
-    /// assert_eq!(keitaro.payout(), ["payout", "revenue"]);
+    /// let mine = Profile::new("mine", "clid")
+    ///     .with_payout_param("amount")
+    ///     .with_status_param("state")
+    ///     .with_status_map(StatusMap::new().with("ok", ConversionState::Approved));
+    /// let catalog = Catalog::builtin()
+    ///     .clone()
+    ///     .with_tracker(TrackerParams::from_profile(&mine, "/conv"));
+    /// // Affise's codes mean nothing to `mine`: Affise fires its approved postback with `ok`.
+    /// let url = catalog.build_postback_url("affise", "mine", "https://tr.example")?;
+    /// assert_eq!(url, "https://tr.example/conv?clid={sub1}&amount={sum}&state=ok");
+    ///
+    /// let fired = url.replace("{sub1}", "c1").replace("{sum}", "2.5");
+    /// assert_eq!(mine.parse(&fired)?.state(), Some(ConversionState::Approved));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn from_profile(profile: &Profile, path: impl Into<String>) -> Self {
