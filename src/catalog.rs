@@ -27,6 +27,7 @@
 use std::sync::OnceLock;
 
 use crate::lint::{LintContext, lint};
+use crate::profile::Profile;
 use crate::status::ConversionState;
 use crate::template::Dialect;
 
@@ -54,6 +55,8 @@ pub struct NetworkMacros {
     status: Option<String>,
     #[cfg_attr(feature = "serde", serde(default))]
     status_values: Vec<(String, ConversionState)>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    status_filter: Vec<ConversionState>,
 }
 
 impl NetworkMacros {
@@ -82,6 +85,7 @@ impl NetworkMacros {
             txid: None,
             status: None,
             status_values: Vec::new(),
+            status_filter: Vec::new(),
         }
     }
 
@@ -138,6 +142,21 @@ impl NetworkMacros {
         self.status = Some(name.into());
         self.status_values
             .extend(values.into_iter().map(|(v, s)| (v.into(), s)));
+        self
+    }
+
+    /// Says the network can fire a postback only for conversions in one of `states`, a URL per
+    /// state (Affise's postback status filter: approved, pending, declined, hold).
+    ///
+    /// A tracker that cannot read the network's status codes then gets the URL for approved
+    /// conversions with its own word for approved written in
+    /// ([`TrackerParams::postback_url`]).
+    #[must_use]
+    pub fn with_status_filter<I: IntoIterator<Item = ConversionState>>(
+        mut self,
+        states: I,
+    ) -> Self {
+        self.status_filter.extend(states);
         self
     }
 
@@ -207,6 +226,13 @@ impl NetworkMacros {
         &self.status_values
     }
 
+    /// The states a postback can be limited to in the network's settings (empty when it fires
+    /// every postback URL for every conversion).
+    #[must_use]
+    pub fn status_filter(&self) -> &[ConversionState] {
+        &self.status_filter
+    }
+
     fn answers_to(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name)
             || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
@@ -216,7 +242,9 @@ impl NetworkMacros {
 /// The parameters one tracker reads from an incoming postback, for writing templates.
 ///
 /// Each parameter list is preferred name first; an empty list means the tracker has no such
-/// parameter. (The postback parser keeps its own per-source profiles under the same names.)
+/// parameter. The built-in entries are made from the parser's built-in profiles of the same
+/// names ([`TrackerParams::from_profile`]), so the URL the builder writes is the one the parser
+/// reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TrackerParams {
@@ -235,6 +263,8 @@ pub struct TrackerParams {
     status_words: Vec<(String, ConversionState)>,
     #[cfg_attr(feature = "serde", serde(default))]
     status_mapping: Vec<(String, ConversionState)>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    default_state: Option<ConversionState>,
 }
 
 impl TrackerParams {
@@ -259,6 +289,60 @@ impl TrackerParams {
             status: Vec::new(),
             status_words: Vec::new(),
             status_mapping: Vec::new(),
+            default_state: None,
+        }
+    }
+
+    /// The entry for a tracker whose incoming postbacks the parser reads with `profile`: its
+    /// parameters, status words, mapping parameters and default state, so the URL the builder
+    /// writes is the one the parser reads. `path` is the endpoint appended to the base URL. The
+    /// built-in trackers are made this way from the built-in profiles.
+    ///
+    /// Your own endpoint, described once:
+    ///
+    /// ```
+    /// use postback::catalog::{Catalog, TrackerParams};
+    /// use postback::profile::Profile;
+    /// use postback::status::StatusMap;
+    /// use postback::ConversionState;
+    ///
+    /// let mine = Profile::new("mine", "clid")
+    ///     .with_payout_param("amount")
+    ///     .with_status_param("state")
+    ///     .with_status_map(StatusMap::new().with("ok", ConversionState::Approved));
+    /// let catalog = Catalog::builtin()
+    ///     .clone()
+    ///     .with_tracker(TrackerParams::from_profile(&mine, "/conv"));
+    /// // Affise's codes mean nothing to `mine`: Affise fires its approved postback with `ok`.
+    /// let url = catalog.build_postback_url("affise", "mine", "https://tr.example")?;
+    /// assert_eq!(url, "https://tr.example/conv?clid={sub1}&amount={sum}&state=ok");
+    ///
+    /// let fired = url.replace("{sub1}", "c1").replace("{sum}", "2.5");
+    /// assert_eq!(mine.parse(&fired)?.state(), Some(ConversionState::Approved));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn from_profile(profile: &Profile, path: impl Into<String>) -> Self {
+        let names = |list: &[Box<str>]| list.iter().map(|n| String::from(&**n)).collect();
+        Self {
+            name: profile.name().to_owned(),
+            path: path.into(),
+            click: names(profile.click_id_params()),
+            payout: names(profile.payout_params()),
+            currency: names(profile.currency_params()),
+            txid: names(profile.txid_params()),
+            status: names(profile.status_params()),
+            status_words: profile
+                .status_map()
+                .iter()
+                .map(|(word, state)| (word.to_owned(), state))
+                .collect(),
+            status_mapping: profile
+                .status_mapping_params()
+                .iter()
+                .map(|p| (p.param.to_string(), p.state))
+                .collect(),
+            default_state: profile.default_state(),
         }
     }
 
@@ -306,6 +390,14 @@ impl TrackerParams {
     {
         self.status_mapping
             .extend(params.into_iter().map(|(p, s)| (p.into(), s)));
+        self
+    }
+
+    /// Sets the state the tracker gives a postback without a status (Keitaro: a sale); `None`
+    /// when it does not count such a postback as a conversion (RedTrack records "other").
+    #[must_use]
+    pub fn with_default_state(mut self, state: Option<ConversionState>) -> Self {
+        self.default_state = state;
         self
     }
 
@@ -363,6 +455,12 @@ impl TrackerParams {
         &self.status_mapping
     }
 
+    /// The state the tracker gives a postback without a status, if it counts one.
+    #[must_use]
+    pub fn default_state(&self) -> Option<ConversionState> {
+        self.default_state
+    }
+
     /// Whether `param` carries a status (the status parameter or a status-mapping one).
     #[must_use]
     pub fn is_status_param(&self, param: &str) -> bool {
@@ -372,8 +470,38 @@ impl TrackerParams {
 
     /// Writes the postback URL a user pastes into `network`: the network's click macro in the
     /// tracker's click parameter, then payout, currency, transaction id and status where both
-    /// sides have them, and the status-mapping parameters that translate the network's status
-    /// codes. `base` is the tracker's address (Keitaro: including the postback key path).
+    /// sides have them. `base` is the tracker's address (Keitaro: including the postback key
+    /// path).
+    ///
+    /// The status is written so that an approved conversion counts as approved and no status
+    /// is read as another state. The network's status macro goes in as it is when the tracker
+    /// reads its values; otherwise a Keitaro value map into the tracker's words, or the
+    /// tracker's mapping parameters for the network's codes (Affise's `1` in Keitaro's
+    /// `sale_status=1`). Where neither exists and the network can limit a postback to approved
+    /// conversions ([`NetworkMacros::status_filter`]), the URL is the one for approved
+    /// conversions and carries the tracker's word for approved: set the network's filter to
+    /// approved. A network without a status macro gets that word too when the tracker would not
+    /// count a postback without one ([`TrackerParams::default_state`]: RedTrack records
+    /// "other").
+    ///
+    /// ```
+    /// use postback::catalog::build_postback_url;
+    ///
+    /// let base = "https://tr.example";
+    /// assert_eq!(
+    ///     build_postback_url("affise", "redtrack", base)?,
+    ///     "https://tr.example/postback?clickid={sub1}&sum={sum}&rdtk_event_id={transactionid}&status=approved"
+    /// );
+    /// assert_eq!(
+    ///     build_postback_url("cake", "redtrack", base)?,
+    ///     "https://tr.example/postback?clickid=#s2#&sum=#price#&rdtk_event_id=#leadid#&status=approved"
+    /// );
+    /// assert_eq!(
+    ///     build_postback_url("cake", "binom", base)?,
+    ///     "https://tr.example/click.php?cnv_id=#s2#&payout=#price#"
+    /// );
+    /// # Ok::<(), postback::catalog::BuildError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -414,16 +542,31 @@ impl TrackerParams {
                 dialect.write_macro(&mut out, m);
             }
         }
-        if let (Some(p), Some(status)) = (self.status.first(), &network.status) {
-            param(&mut out, p);
-            self.write_status(&mut out, network, status);
-            if !self.speaks_natively(network) {
-                for (mapping_param, state) in &self.status_mapping {
-                    let codes = network.codes_for(*state, &self.status_mapping);
-                    if !codes.is_empty() {
-                        param(&mut out, mapping_param);
-                        out.push_str(&codes);
+        if let Some(p) = self.status.first() {
+            match self.status_plan(network) {
+                StatusPlan::Omit => {}
+                StatusPlan::Macro(status) => {
+                    param(&mut out, p);
+                    dialect.write_macro(&mut out, status);
+                }
+                StatusPlan::ValueMap(status) => {
+                    param(&mut out, p);
+                    self.write_value_map(&mut out, network, status);
+                }
+                StatusPlan::Mapped(status) => {
+                    param(&mut out, p);
+                    dialect.write_macro(&mut out, status);
+                    for (mapping_param, state) in &self.status_mapping {
+                        let codes = network.codes_for(*state, &self.status_mapping);
+                        if !codes.is_empty() {
+                            param(&mut out, mapping_param);
+                            out.push_str(&codes);
+                        }
                     }
+                }
+                StatusPlan::Literal(word) => {
+                    param(&mut out, p);
+                    out.push_str(word);
                 }
             }
         }
@@ -437,20 +580,87 @@ impl TrackerParams {
         Ok(out)
     }
 
-    /// Writes the status macro; a network that can map states itself (Keitaro's value maps)
-    /// gets a map into this tracker's words.
-    fn write_status(&self, out: &mut String, network: &NetworkMacros, status: &str) {
-        let can_map = network.dialect == Dialect::Keitaro && !self.status_words.is_empty();
-        if !can_map || self.speaks_natively(network) {
-            network.dialect.write_macro(out, status);
-            return;
+    /// How the status reaches this tracker from `network`, so that an approved conversion is
+    /// counted as approved and no status is read as another state:
+    ///
+    /// 1. the network's own values, when the tracker reads every one it knows as the network
+    ///    means it and reads the approved ones (Impact's `APPROVED` in RedTrack);
+    /// 2. a Keitaro value map into the tracker's words, when the network expands one;
+    /// 3. the network's values with the tracker's mapping parameters (Keitaro's
+    ///    `sale_status=1`);
+    /// 4. the tracker's word for approved, written literally, when the network can fire a
+    ///    postback for approved conversions only (Affise's status filter: the URL goes there);
+    /// 5. nothing, when the tracker counts a postback without a status as approved;
+    /// 6. otherwise the network's values as they are, for the user to map in the tracker.
+    ///
+    /// A network without a status macro sends one postback per conversion: the tracker's word
+    /// for approved is written literally when the tracker would not count the postback without
+    /// it (RedTrack records "other"), and nothing otherwise.
+    fn status_plan<'n>(&'n self, network: &'n NetworkMacros) -> StatusPlan<'n> {
+        use ConversionState::Approved;
+        let approved_word = self.word_for(Approved);
+        let Some(status) = network.status.as_deref() else {
+            return match approved_word {
+                Some(word) if self.default_state != Some(Approved) => StatusPlan::Literal(word),
+                _ => StatusPlan::Omit,
+            };
+        };
+        if self.reads(network) {
+            StatusPlan::Macro(status)
+        } else if network.dialect == Dialect::Keitaro && approved_word.is_some() {
+            StatusPlan::ValueMap(status)
+        } else if !self.status_mapping.is_empty() {
+            StatusPlan::Mapped(status)
+        } else if let (true, Some(word)) =
+            (network.status_filter.contains(&Approved), approved_word)
+        {
+            StatusPlan::Literal(word)
+        } else if self.default_state == Some(Approved) {
+            StatusPlan::Omit
+        } else {
+            StatusPlan::Macro(status)
         }
+    }
+
+    /// Whether the tracker reads the network's status values as the network means them: none
+    /// as another state, and every approved one as approved.
+    fn reads(&self, network: &NetworkMacros) -> bool {
+        let mut approved = false;
+        for (value, state) in &network.status_values {
+            match self.state_of(value) {
+                Some(read) if read == *state => approved |= read == ConversionState::Approved,
+                Some(_) => return false,
+                None if *state == ConversionState::Approved => return false,
+                None => {}
+            }
+        }
+        approved
+    }
+
+    /// The state the tracker gives `word` (ASCII case ignored, as the parser does).
+    fn state_of(&self, word: &str) -> Option<ConversionState> {
+        self.status_words
+            .iter()
+            .find(|(w, _)| w.eq_ignore_ascii_case(word))
+            .map(|(_, state)| *state)
+    }
+
+    /// The tracker's first word for `state`.
+    fn word_for(&self, state: ConversionState) -> Option<&str> {
+        self.status_words
+            .iter()
+            .find(|(_, s)| *s == state)
+            .map(|(word, _)| word.as_str())
+    }
+
+    /// Writes a Keitaro value map from the network's states into this tracker's words.
+    fn write_value_map(&self, out: &mut String, network: &NetworkMacros, status: &str) {
         out.push('{');
         out.push_str(status);
         out.push(':');
         let mut first = true;
         for (word, state) in &network.status_values {
-            if let Some((ours, _)) = self.status_words.iter().find(|(_, s)| s == state) {
+            if let Some(ours) = self.word_for(*state) {
                 if !first {
                     out.push(' ');
                 }
@@ -462,16 +672,20 @@ impl TrackerParams {
         }
         out.push('}');
     }
+}
 
-    /// Whether the network's status values are words this tracker already understands.
-    fn speaks_natively(&self, network: &NetworkMacros) -> bool {
-        !network.status_values.is_empty()
-            && network.status_values.iter().all(|(value, state)| {
-                self.status_words
-                    .iter()
-                    .any(|(word, s)| word == value && s == state)
-            })
-    }
+/// How [`TrackerParams::postback_url`] writes the status parameter.
+enum StatusPlan<'n> {
+    /// No status parameter.
+    Omit,
+    /// The network's status macro.
+    Macro(&'n str),
+    /// The status macro with a Keitaro value map.
+    ValueMap(&'n str),
+    /// The status macro and the tracker's mapping parameters.
+    Mapped(&'n str),
+    /// A fixed word.
+    Literal(&'n str),
 }
 
 impl NetworkMacros {
@@ -727,6 +941,9 @@ pub(crate) fn parse_catalog(text: &str) -> Result<Catalog, DataError> {
         let (key, value) = (key.trim(), value.trim());
         let list = expand_list(value).ok_or(err("bad range"))?;
         let single = || Some(value.to_owned());
+        let states = || -> Option<Vec<ConversionState>> {
+            value.split_whitespace().map(|s| s.parse().ok()).collect()
+        };
         let pairs = || -> Option<Vec<(String, ConversionState)>> {
             value
                 .split_whitespace()
@@ -748,9 +965,18 @@ pub(crate) fn parse_catalog(text: &str) -> Result<Catalog, DataError> {
                 "txid" => n.txid = single(),
                 "status" => n.status = single(),
                 "status_values" => n.status_values = pairs().ok_or(err("bad status pair"))?,
+                "status_filter" => n.status_filter = states().ok_or(err("bad state"))?,
                 _ => return Err(err("unknown network key")),
             },
             Entry::Trk(t) => match key {
+                // The parser's profile is the source of truth; later keys adjust it.
+                "profile" => {
+                    let profile = Profile::builtin(value).ok_or(err("unknown profile"))?;
+                    *t = TrackerParams {
+                        name: std::mem::take(&mut t.name),
+                        ..TrackerParams::from_profile(profile, std::mem::take(&mut t.path))
+                    };
+                }
                 "path" => value.clone_into(&mut t.path),
                 "click" => t.click = list,
                 "payout" => t.payout = list,
@@ -759,6 +985,9 @@ pub(crate) fn parse_catalog(text: &str) -> Result<Catalog, DataError> {
                 "status" => t.status = list,
                 "status_words" => t.status_words = pairs().ok_or(err("bad status pair"))?,
                 "status_mapping" => t.status_mapping = pairs().ok_or(err("bad status pair"))?,
+                "default_state" => {
+                    t.default_state = Some(value.parse().map_err(|_| err("bad state"))?);
+                }
                 _ => return Err(err("unknown tracker key")),
             },
         }
@@ -802,6 +1031,13 @@ mod tests {
             DataError {
                 line: 2,
                 what: "unknown dialect"
+            }
+        );
+        assert_eq!(
+            parse_catalog("[tracker x]\nprofile = nope").unwrap_err(),
+            DataError {
+                line: 2,
+                what: "unknown profile"
             }
         );
         assert_eq!(expand_list("s{1..3} a").unwrap(), ["s1", "s2", "s3", "a"]);

@@ -5,6 +5,9 @@
 //! example. A [`Profile`] writes one sender's conventions down as data, so the parser
 //! ([`crate::postback::Parser`]) stays one piece of code. The built-in profiles
 //! ([`Profile::builtin`]) cover well-known senders; your own load from config with `serde`.
+//! The URL builder's tracker entries are made from the same profiles
+//! ([`crate::catalog::TrackerParams::from_profile`]), so what a template sends is what the
+//! parser reads.
 //!
 //! Parameter names are matched exactly (case-sensitive), as the senders' servers do.
 
@@ -574,7 +577,10 @@ impl Profile {
 
     /// The state when no status is sent. Keitaro assumes a sale, and so do the trackers whose
     /// postbacks carry no status at all (Voluum, ClickFlare, FunnelFlux) or only a reversal
-    /// (Prosper202): every postback they take is a conversion. The other built-ins have none.
+    /// (Prosper202), and those whose status is optional and only a label on top of the
+    /// conversion (Binom, BeMob, PeerClick: their documented postback needs nothing but the
+    /// click id): every postback they take is a conversion. RedTrack records a status-less
+    /// conversion as "other", which is no state here, and the other built-ins have none.
     ///
     /// ```
     /// use postback::ConversionState;
@@ -583,7 +589,7 @@ impl Profile {
     /// let voluum = Profile::builtin("voluum").unwrap();
     /// let pb = voluum.parse("/postback?cid=abc&payout=1.20")?;
     /// assert_eq!(pb.state(), Some(ConversionState::Approved));
-    /// assert_eq!(Profile::builtin("binom").unwrap().default_state(), None);
+    /// assert_eq!(Profile::builtin("redtrack").unwrap().default_state(), None);
     /// # Ok::<(), postback::postback::ParsePostbackError>(())
     /// ```
     #[must_use]
@@ -685,7 +691,9 @@ impl Profile {
     }
 
     /// The `generic` profile: `click_id`, `status`, `payout`, `currency`, `txid`, `event` or
-    /// `goal`, `token`, with [`StatusMap::generic`].
+    /// `goal`, `token`, with [`StatusMap::generic`], and the mapping parameters
+    /// `pending_status`, `approved_status`, `rejected_status` and `reversed_status` that let a
+    /// network's own codes through (`status=1&approved_status=1` is approved).
     #[must_use]
     pub fn generic() -> &'static Self {
         &GENERIC
@@ -702,6 +710,10 @@ static GENERIC: LazyLock<Profile> = LazyLock::new(|| {
         .with_event_param("goal")
         .with_token_param("token")
         .with_status_map(StatusMap::generic())
+        .with_status_mapping_param("pending_status", ConversionState::Pending)
+        .with_status_mapping_param("approved_status", ConversionState::Approved)
+        .with_status_mapping_param("rejected_status", ConversionState::Rejected)
+        .with_status_mapping_param("reversed_status", ConversionState::Reversed)
 });
 
 static BUILTINS: LazyLock<Vec<Profile>> = LazyLock::new(|| {
@@ -732,14 +744,15 @@ fn builtin_profile(name: &str) -> Profile {
                 (Rejected, &["rejected"]),
             ]))
             .with_default_state(Some(Approved))
-            .with_status_mapping_param("sale_status", Approved)
             .with_status_mapping_param("lead_status", Pending)
+            .with_status_mapping_param("sale_status", Approved)
             .with_status_mapping_param("rejected_status", Rejected),
         "binom" => Profile::new(name, "cnv_id")
             .with_status_param("cnv_status")
             .with_payout_param("payout")
             .with_currency_param("cnv_currency")
-            .with_status_map(StatusMap::generic()),
+            .with_status_map(StatusMap::generic())
+            .with_default_state(Some(Approved)),
         "voluum" => Profile::new(name, "cid")
             .with_payout_param("payout")
             .with_currency_param("currency")
@@ -766,7 +779,8 @@ fn builtin_profile(name: &str) -> Profile {
                     .with("2", Approved)
                     .with("3", Rejected)
                     .with("4", Reversed),
-            ),
+            )
+            .with_default_state(Some(Approved)),
         "clickflare" => Profile::new(name, "click_id")
             .with_click_id_param("cid")
             .with_payout_param("payout")
@@ -777,7 +791,8 @@ fn builtin_profile(name: &str) -> Profile {
             .with_payout_param("payout")
             .with_currency_param("currency")
             .with_txid_param("txid")
-            .with_status_map(StatusMap::generic()),
+            .with_status_map(StatusMap::generic())
+            .with_default_state(Some(Approved)),
         "funnelflux" => Profile::new(name, "hit")
             .with_payout_param("rev")
             .with_txid_param("tx")

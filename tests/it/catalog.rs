@@ -178,3 +178,62 @@ fn catalog_round_trips_through_serde() {
         [("A".to_owned(), ConversionState::Approved)]
     );
 }
+
+#[test]
+fn builder_writes_a_status_every_tracker_counts() {
+    let base = "https://tr.example";
+    let cases = [
+        // The generic endpoint takes a network's codes through its mapping parameters.
+        (
+            "affise",
+            "generic",
+            "https://tr.example/postback?click_id={sub1}&payout={sum}&currency={currency}&txid={transactionid}&status={status}&pending_status=2,5&approved_status=1&rejected_status=3",
+        ),
+        // BeMob's own example reads `1` as new: Affise's URL is its approved postback instead.
+        (
+            "affise",
+            "bemob",
+            "https://tr.example/postback?cid={sub1}&payout={sum}&txid={transactionid}&status=approved",
+        ),
+        // Prosper202's status only reverses: a conversion is counted without one.
+        (
+            "affise",
+            "prosper202",
+            "https://tr.example/tracking202/static/gpb.php?subid={sub1}&amount={sum}&txid={transactionid}",
+        ),
+        // Impact's words are read as they are, REVERSED included.
+        (
+            "impact",
+            "peerclick",
+            "https://tr.example/postback?cid={SubId1}&payout={Payout}&currency={Currency}&txid={ActionId}&status={Status}",
+        ),
+        // A status-less network: the generic endpoint has no default state.
+        (
+            "everflow",
+            "generic",
+            "https://tr.example/postback?click_id={sub1}&payout={payout}&txid={transaction_id}&status=approved",
+        ),
+    ];
+    for (net, trk, want) in cases {
+        assert_eq!(build_postback_url(net, trk, base).unwrap(), want);
+    }
+}
+
+#[test]
+fn builtin_trackers_are_made_from_the_parser_profiles() {
+    use postback::profile::Profile;
+    for trk in Catalog::builtin().trackers() {
+        let profile = Profile::builtin(trk.name()).unwrap();
+        let from = TrackerParams::from_profile(profile, trk.path());
+        assert_eq!(trk.click(), from.click(), "{}", trk.name());
+        assert_eq!(trk.payout(), from.payout(), "{}", trk.name());
+        assert_eq!(trk.txid(), from.txid(), "{}", trk.name());
+        assert_eq!(trk.default_state(), profile.default_state());
+        for (word, state) in trk.status_words() {
+            assert_eq!(profile.status_map().get(word), Some(*state), "{word}");
+        }
+    }
+    // Prosper202's status parameter only carries reversals, which no template sends.
+    let prosper = Catalog::builtin().tracker("prosper202").unwrap();
+    assert!(prosper.status().is_empty());
+}

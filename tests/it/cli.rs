@@ -460,6 +460,27 @@ fn test_lead_passes_for_working_pairs() {
 }
 
 #[test]
+fn build_says_when_the_network_must_filter_by_status() {
+    // RedTrack cannot read Affise's codes: the URL is Affise's postback for approved
+    // conversions, and the user must set its filter. stdout stays the bare URL.
+    let args = ["build", "--network", "affise", "--tracker", "redtrack"];
+    let out = postback(&args);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).trim_end().ends_with("&status=approved"));
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("set the postback's status filter to approved in affise"),
+        "{note}"
+    );
+    let out = postback(&["test-lead", "--network", "affise", "--tracker", "redtrack"]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("redtrack does not read affise's status codes"));
+    // Keitaro maps the codes: no note.
+    let out = postback(&["build", "--network", "affise", "--tracker", "keitaro"]);
+    assert!(out.stderr.is_empty(), "{out:?}");
+}
+
+#[test]
 fn test_lead_fails_on_a_wrong_click_macro() {
     // Affise has no `{clickid}` macro: it sends it literally, and nothing can match.
     let template =

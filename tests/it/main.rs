@@ -10,6 +10,7 @@ mod catalog;
 mod cli;
 mod click_id;
 mod guard;
+mod leads;
 mod lint;
 mod model;
 mod money;

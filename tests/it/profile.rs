@@ -75,7 +75,7 @@ fn keitaro_knows_only_its_native_words() {
         .iter()
         .map(|p| &*p.param)
         .collect();
-    assert_eq!(params, ["sale_status", "lead_status", "rejected_status"]);
+    assert_eq!(params, ["lead_status", "sale_status", "rejected_status"]);
 }
 
 #[cfg(feature = "serde")]

@@ -460,12 +460,16 @@ fn concurrent_duplicates_are_counted_once() {
     }
 }
 
-/// Trackers whose postbacks carry no status (or only a reversal) count every postback: a
-/// Voluum-style postback must be recorded, not refused as an unmapped status.
+/// Trackers whose postbacks carry no status (or only a reversal), or only an optional one,
+/// count every postback: a Voluum-style postback must be recorded, not refused as an unmapped
+/// status.
 #[test]
 fn trackers_without_status_count_every_postback() {
     for (profile, target) in [
         ("voluum", "/postback?cid={id}&payout=1.20&txid=T1"),
+        ("binom", "/click.php?cnv_id={id}&payout=1.20"),
+        ("bemob", "/postback?cid={id}&payout=1.20&txid=T1"),
+        ("peerclick", "/postback?cid={id}&payout=1.20"),
         ("clickflare", "/cf/cv?click_id={id}&payout=1.20"),
         ("funnelflux", "/pb/?hit={id}&rev=1.20"),
         (
@@ -489,10 +493,10 @@ fn trackers_without_status_count_every_postback() {
         assert_eq!(fire(&tracker, &target), Outcome::Recorded, "{profile}");
         assert_eq!(states(&tracker, &id), [Approved], "{profile}");
     }
-    // A tracker that reads a status still refuses a postback without one.
-    let (binom, id) = setup("binom");
+    // RedTrack records a postback without a status as "other", which is no state: refused.
+    let (redtrack, id) = setup("redtrack");
     assert_eq!(
-        fire(&binom, &format!("/click.php?cnv_id={id}&payout=1.20")),
+        fire(&redtrack, &format!("/postback?clickid={id}&sum=1.20")),
         Outcome::UnmappedStatus
     );
 }

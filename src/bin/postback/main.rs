@@ -14,7 +14,8 @@ use std::process::ExitCode;
 
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, CommandFactory, Parser as _, Subcommand};
-use postback::catalog::{BuildError, TrackerParams};
+use postback::catalog::{BuildError, NetworkMacros, TrackerParams};
+use postback::template::Template;
 use postback::{Catalog, ClickIdGenerator, ConversionState, LintContext, Profile, lint};
 use serde::Serialize;
 
@@ -251,9 +252,38 @@ fn run_build(args: &BuildArgs, format: Format, out: &mut impl Write) -> io::Resu
                 url: &url,
             },
         )?,
-        Format::Human => writeln!(out, "{url}")?,
+        Format::Human => {
+            writeln!(out, "{url}")?;
+            // On stderr: stdout stays the bare URL for scripts.
+            if let (Some(net), Some(trk)) = (
+                catalog.network(&args.network),
+                catalog.tracker(&args.tracker),
+            ) && let Some(note) = filter_note(net, trk, &url)
+            {
+                eprintln!("note: {note}");
+            }
+        }
     }
     Ok(Verdict::Clean)
+}
+
+/// What the user must set on the network's side when the URL does not carry the network's
+/// status: the tracker cannot read the network's codes (it has no status, or carries its own
+/// word for approved instead), so the network must fire it for approved conversions only.
+fn filter_note(network: &NetworkMacros, tracker: &TrackerParams, url: &str) -> Option<String> {
+    let status = network.status()?;
+    let template = Template::parse_with(url, network.dialect()).ok()?;
+    let filtered = network.status_filter().contains(&ConversionState::Approved)
+        && !template.macros().any(|m| m.name() == status);
+    filtered.then(|| {
+        format!(
+            "{} does not read {}'s status codes: this URL must fire for approved conversions \
+             only (set the postback's status filter to approved in {})",
+            tracker.name(),
+            network.name(),
+            network.name()
+        )
+    })
 }
 
 fn run_click_id(args: &ClickIdArgs, format: Format, out: &mut impl Write) -> io::Result<Verdict> {

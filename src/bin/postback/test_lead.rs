@@ -201,7 +201,10 @@ impl<'c> Run<'c> {
                 } else {
                     "as `postback build` writes it"
                 };
-                self.passed("template", format!("{source} ({origin})"));
+                let note = crate::filter_note(self.network, self.tracker, &source)
+                    .map(|note| format!("; {note}"))
+                    .unwrap_or_default();
+                self.passed("template", format!("{source} ({origin}{note})"));
                 Some((source, template.with_on_missing(OnMissing::Keep)))
             }
             Err(err) => {
