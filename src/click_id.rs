@@ -184,18 +184,39 @@ impl ClickId {
         if text.len() != Self::LENGTH {
             return Err(ParseClickIdError::InvalidLength { len: text.len() });
         }
-        let mut value: u128 = 0;
-        for (at, &byte) in text.iter().enumerate() {
-            let digit = DECODE[usize::from(byte)];
-            if digit == INVALID {
-                return Err(ParseClickIdError::InvalidChar { at, byte });
-            }
-            if at == 0 && digit > 7 {
-                return Err(ParseClickIdError::Overflow { byte });
-            }
-            value = value << 5 | u128::from(digit);
+        // The hot path of every postback lookup: three 64-bit accumulators (6, 10 and 10
+        // digits) instead of one 128-bit one, and one validity test at the end (an invalid
+        // byte decodes to 0xff, whose top bits no digit has).
+        let word = |digits: &[u8]| {
+            digits.iter().fold((0u64, 0u8), |(value, seen), &byte| {
+                let digit = DECODE[usize::from(byte)];
+                (value << 5 | u64::from(digit & 31), seen | digit)
+            })
+        };
+        let (high, mid, low) = match text.split_first_chunk::<6>() {
+            Some((high, rest)) => (
+                word(high),
+                word(rest.get(..10).unwrap_or_default()),
+                word(rest.get(10..).unwrap_or_default()),
+            ),
+            None => ((0, INVALID), (0, 0), (0, 0)),
+        };
+        if let Some(&byte) = text.first()
+            && (8..32).contains(&DECODE[usize::from(byte)])
+        {
+            return Err(ParseClickIdError::Overflow { byte });
         }
-        Ok(Self(value))
+        if (high.1 | mid.1 | low.1) & !31 != 0 {
+            let (at, &byte) = text
+                .iter()
+                .enumerate()
+                .find(|(_, byte)| DECODE[usize::from(**byte)] == INVALID)
+                .unwrap_or((0, &0));
+            return Err(ParseClickIdError::InvalidChar { at, byte });
+        }
+        Ok(Self(
+            u128::from(high.0) << 100 | u128::from(mid.0) << 50 | u128::from(low.0),
+        ))
     }
 }
 

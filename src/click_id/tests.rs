@@ -23,3 +23,37 @@ fn max_timestamp_is_the_last_representable_millisecond() {
         "later times clamp"
     );
 }
+
+/// The digit-at-a-time reading the fast parser must agree with, error for error.
+fn parse_reference(text: &[u8]) -> Result<ClickId, ParseClickIdError> {
+    if text.len() != ClickId::LENGTH {
+        return Err(ParseClickIdError::InvalidLength { len: text.len() });
+    }
+    let mut value: u128 = 0;
+    for (at, &byte) in text.iter().enumerate() {
+        let digit = DECODE[usize::from(byte)];
+        if digit == INVALID {
+            return Err(ParseClickIdError::InvalidChar { at, byte });
+        }
+        if at == 0 && digit > 7 {
+            return Err(ParseClickIdError::Overflow { byte });
+        }
+        value = value << 5 | u128::from(digit);
+    }
+    Ok(ClickId(value))
+}
+
+proptest::proptest! {
+    #[test]
+    fn parse_agrees_with_the_digit_at_a_time_reading(
+        text in proptest::collection::vec(
+            proptest::prop_oneof![
+                20 => proptest::sample::select(ALPHABET.to_vec()),
+                2 => proptest::sample::select(b"ABZ89ilou-_\0\xff".to_vec()),
+            ],
+            25..28,
+        ),
+    ) {
+        proptest::prop_assert_eq!(ClickId::parse_bytes(&text), parse_reference(&text));
+    }
+}
