@@ -243,6 +243,53 @@ impl FromStr for Amount {
     /// Anything else, for example `1.234,56` and `1,234,567` (thousands separators), `$12`,
     /// `12 EUR`, `12.50 13.00`, `auto`, `1e3`, `12.` and an empty text.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match Self::parse_short(s.as_bytes()) {
+            Some(amount) => Ok(amount),
+            None => Self::parse_checked(s),
+        }
+    }
+}
+
+impl Amount {
+    /// The common payout (`12.50`, `-3`, `0,99`): at most 18 digits, so no step can overflow
+    /// and none is checked. `None` for anything else, which [`Amount::parse_checked`] then
+    /// reads digit by digit to say exactly what is wrong.
+    fn parse_short(bytes: &[u8]) -> Option<Self> {
+        let (negative, digits) = match bytes.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, bytes),
+        };
+        if digits.len() > 18 {
+            return None;
+        }
+        let (mut magnitude, mut scale, mut int_digits, mut separator) = (0i64, 0u8, 0u8, false);
+        for &b in digits {
+            let digit = b.wrapping_sub(b'0');
+            if digit < 10 {
+                magnitude = magnitude * 10 + i64::from(digit);
+                if separator {
+                    scale += 1;
+                } else {
+                    int_digits += 1;
+                }
+            } else if (b == b'.' || b == b',') && !separator && int_digits > 0 {
+                separator = true;
+            } else {
+                return None;
+            }
+        }
+        if int_digits == 0 || (separator && scale == 0) || scale > Self::MAX_SCALE {
+            return None;
+        }
+        Some(Self {
+            units: if negative { -magnitude } else { magnitude },
+            scale,
+        })
+    }
+
+    /// Parses `[+-]digits[(.|,)digits]` digit by digit, naming what is wrong and where.
+    fn parse_checked(s: &str) -> Result<Self, ParseAmountError> {
         let err = |kind, at| ParseAmountError { kind, at };
         let bytes = s.as_bytes();
         let (negative, digits_start) = match bytes.first() {
@@ -389,5 +436,28 @@ impl<'de> serde::Deserialize<'de> for Currency {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Amount;
+
+    proptest::proptest! {
+        /// The unchecked reading of short amounts agrees with the checked one wherever it
+        /// answers, and answers for every plain short amount.
+        #[test]
+        fn short_amounts_read_as_the_checked_reading_does(
+            text in "[+-]?[0-9]{0,12}([.,][0-9]{0,8})?|[0-9.,+-]{0,20}",
+        ) {
+            let checked = Amount::parse_checked(&text);
+            match Amount::parse_short(text.as_bytes()) {
+                Some(amount) => proptest::prop_assert_eq!(
+                    Ok((amount.units(), amount.scale())),
+                    checked.map(|a| (a.units(), a.scale()))
+                ),
+                None => proptest::prop_assert!(checked.is_err() || text.trim_start_matches(['+', '-']).len() > 18),
+            }
+        }
     }
 }
