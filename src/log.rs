@@ -161,6 +161,40 @@ pub struct PostbackLog {
     // Counters live outside the lock so that a tracker keeping no entries takes no lock.
     seen: AtomicU64,
     evicted: AtomicU64,
+    /// Postbacks a tracker handled without building an entry (capacity 0), counted per thread
+    /// stripe: one shared counter would bounce its cache line between cores on every postback.
+    unkept: Stripes,
+}
+
+/// A counter split over cache-line-sized stripes, each thread adding to its own.
+#[derive(Debug, Default)]
+struct Stripes([Stripe; Stripes::COUNT]);
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+impl Stripes {
+    const COUNT: usize = 8;
+
+    fn add_one(&self) {
+        use std::sync::atomic::AtomicUsize;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % Stripes::COUNT;
+        }
+        let stripe = MINE.with(|mine| *mine);
+        if let Some(Stripe(count)) = self.0.get(stripe) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn sum(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|Stripe(count)| count.load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 impl PostbackLog {
@@ -175,6 +209,7 @@ impl PostbackLog {
             entries: Mutex::new(VecDeque::new()),
             seen: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
+            unkept: Stripes::default(),
         }
     }
 
@@ -192,7 +227,8 @@ impl PostbackLog {
     /// Adds an entry, evicting the oldest when full, and returns its sequence number.
     pub fn push(&self, mut entry: LogEntry) -> u64 {
         if self.capacity == 0 {
-            return self.count_unkept();
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+            return self.seen.fetch_add(1, Ordering::Relaxed) + 1 + self.unkept.sum();
         }
         let mut entries = self.lock();
         // Numbered under the lock, so entries are in sequence order.
@@ -207,9 +243,8 @@ impl PostbackLog {
     }
 
     /// Counts a postback that was handled without building an entry (capacity 0).
-    pub(crate) fn count_unkept(&self) -> u64 {
-        self.evicted.fetch_add(1, Ordering::Relaxed);
-        self.seen.fetch_add(1, Ordering::Relaxed) + 1
+    pub(crate) fn count_unkept(&self) {
+        self.unkept.add_one();
     }
 
     /// A copy of the entries kept now, oldest first.
@@ -241,13 +276,13 @@ impl PostbackLog {
     /// How many postbacks it has seen in all.
     #[must_use]
     pub fn seen(&self) -> u64 {
-        self.seen.load(Ordering::Relaxed)
+        self.seen.load(Ordering::Relaxed) + self.unkept.sum()
     }
 
     /// How many entries were evicted (or never kept) because of the bound.
     #[must_use]
     pub fn evicted(&self) -> u64 {
-        self.evicted.load(Ordering::Relaxed)
+        self.evicted.load(Ordering::Relaxed) + self.unkept.sum()
     }
 
     /// Writes the kept entries as JSON lines, oldest first (feature `serde`).

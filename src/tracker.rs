@@ -455,7 +455,7 @@ impl<S: ClickStore> Tracker<S> {
                 hint,
             ));
         } else {
-            let _ = self.log.count_unkept();
+            self.log.count_unkept();
         }
         outcome
     }
