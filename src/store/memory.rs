@@ -42,7 +42,8 @@ use crate::click_id::ClickId;
 ///   click would turn its later conversion into "click not found", a lost conversion, while a
 ///   refused insert is an error the caller sees at click time.
 /// - **Ids**: ids of [`ClickId`]'s shape are matched in either case; all others exactly.
-/// - **Memory**: see the module docs; about 55–110 bytes of heap per bare click.
+/// - **Memory**: see the module docs; about 55–110 bytes of heap per bare click, and about
+///   190 more for its first conversion (record and history entry).
 ///
 /// The store reads no clock: retention is measured against the time given to
 /// [`MemoryStore::purge_expired`], or against the time of the click being inserted.
@@ -434,7 +435,10 @@ impl ClickStore for MemoryStore {
         if entry.version != expected.get() {
             return Ok(Commit::Conflict);
         }
-        let conversions = entry.conversions.get_or_insert_with(Box::default);
+        // Most clicks convert once: a first push into an empty `Vec` would reserve four.
+        let conversions = entry
+            .conversions
+            .get_or_insert_with(|| Box::new(Vec::with_capacity(1)));
         let existing = conversions.iter_mut().find(|c| c.key == *change.key());
         match (change, existing) {
             (Change::Record { key, data }, None) => {

@@ -111,7 +111,11 @@ fn check(
     match (expect, got) {
         (Expect::Parsed(id, warnings), Ok(pb)) => {
             assert_eq!(pb.click_id(), id, "{what} ({profile})");
-            let codes: Vec<&str> = pb.warnings().iter().map(postback::postback::Warning::code).collect();
+            let codes: Vec<&str> = pb
+                .warnings()
+                .iter()
+                .map(postback::postback::Warning::code)
+                .collect();
             assert_eq!(codes, warnings, "{what} ({profile})");
         }
         (Expect::ClickError(code, offset, text), Err(err)) => {
