@@ -88,7 +88,7 @@ fn expanding_into_a_reused_buffer_allocates_nothing() {
 #[test]
 fn a_recorded_conversion_costs_at_most_256_bytes() {
     let now = time::OffsetDateTime::now_utc();
-    let clicks = 20_000;
+    let clicks: usize = 20_000;
     let tracker = Tracker::new(MemoryStore::new(), Parser::generic()).with_log_capacity(0);
     let urls: Vec<String> = (0..clicks)
         .map(|n| {
