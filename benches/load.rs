@@ -27,7 +27,8 @@
 //!
 //! # What it prints and checks
 //!
-//! Per day and in all: postbacks per second, nanoseconds per postback, the store's size and the
+//! Per day and in all: postbacks per second, nanoseconds per postback (wall time, and CPU time
+//! of all threads, which other load on the machine disturbs less), the store's size and the
 //! process's resident and peak memory (`VmRSS`, `VmHWM` from `/proc/self/status`; Linux only).
 //! Memory must stay bounded by the store's capacity and the log's bound: the store never holds
 //! more than its capacity, the log never more than its bound, the peak after the last day is
@@ -236,6 +237,8 @@ struct Sim {
 /// What one day did.
 struct Day {
     elapsed: Duration,
+    /// CPU time of the process (all threads) while timed, when known.
+    cpu: Option<Duration>,
     counts: Counts,
     stored: usize,
     purged: usize,
@@ -275,6 +278,7 @@ impl Sim {
         assert!(stored <= store.capacity(), "{stored} clicks stored");
         let batch = Batch::new(day, self.mix);
         let tracker = &self.tracker;
+        let cpu_start = cpu_time();
         let start = Instant::now();
         let counts = std::thread::scope(|s| {
             let half = batch.len().div_ceil(THREADS);
@@ -296,15 +300,32 @@ impl Sim {
                 .fold(Counts::default(), Counts::sum)
         });
         let elapsed = start.elapsed();
+        let cpu = cpu_time()
+            .zip(cpu_start)
+            .and_then(|(end, start)| end.checked_sub(start));
         assert_eq!(counts, Counts::expected(self.mix), "day {day}");
         Day {
             elapsed,
+            cpu,
             counts,
             stored,
             purged,
             batch_bytes: batch.bytes(),
         }
     }
+}
+
+/// User and system CPU time of this process, all threads (Linux, at its 10 ms resolution):
+/// per postback it is what a postback costs whatever else the machine runs.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // Clock ticks: 100 a second on Linux (USER_HZ).
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// `VmRSS` and `VmHWM` of this process in bytes (Linux), or `None`.
@@ -322,6 +343,13 @@ fn memory() -> Option<(usize, usize)> {
         Some(kib * 1024)
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn per_postback(time: Option<Duration>, postbacks: usize) -> String {
+    time.map_or_else(
+        || "n/a".to_owned(),
+        |t| format!("{:.0}", t.as_nanos() as f64 / postbacks as f64),
+    )
 }
 
 fn mib(bytes: usize) -> String {
@@ -357,6 +385,8 @@ struct Run {
     before: Option<(usize, usize)>,
     days: u64,
     total: Duration,
+    /// CPU time while timed, all threads, when known.
+    cpu: Option<Duration>,
     counts: Counts,
     max_batch: usize,
     peak_day_3: Option<usize>,
@@ -379,6 +409,7 @@ impl Run {
             before,
             days: 0,
             total: Duration::ZERO,
+            cpu: Some(Duration::ZERO),
             counts: Counts::default(),
             max_batch: 0,
             peak_day_3: None,
@@ -390,6 +421,7 @@ impl Run {
         let d = self.sim.day();
         self.days += 1;
         self.total += d.elapsed;
+        self.cpu = self.cpu.zip(d.cpu).map(|(a, b)| a + b);
         self.counts = self.counts.sum(d.counts);
         self.max_batch = self.max_batch.max(d.batch_bytes);
         let after = memory();
@@ -398,12 +430,13 @@ impl Run {
         }
         let postbacks = self.sim.mix.total();
         println!(
-            "load: day {:>2}: {:>6.0} ms, {:>9.0} postbacks/s, {:>5.0} ns/postback; store {} \
-             clicks ({} purged); {}",
+            "load: day {:>2}: {:>6.0} ms, {:>9.0} postbacks/s, {:>5.0} ns/postback, {} CPU \
+             ns/postback; store {} clicks ({} purged); {}",
             self.days,
             d.elapsed.as_secs_f64() * 1e3,
             postbacks as f64 / d.elapsed.as_secs_f64(),
             d.elapsed.as_nanos() as f64 / postbacks as f64,
+            per_postback(d.cpu, postbacks),
             d.stored,
             d.purged,
             show(after)
@@ -420,10 +453,11 @@ impl Run {
         let counts = self.counts;
         println!(
             "load: total: {fed} postbacks in {:.2} s: {:.0} postbacks/s, {:.0} ns/postback \
-             (wall time of {THREADS} threads, per postback)",
+             (wall time of {THREADS} threads, per postback), {} CPU ns/postback (all threads)",
             self.total.as_secs_f64(),
             fed as f64 / self.total.as_secs_f64(),
-            self.total.as_nanos() as f64 / fed as f64
+            self.total.as_nanos() as f64 / fed as f64,
+            per_postback(self.cpu, fed)
         );
         println!(
             "load: counts: {} recorded, {} duplicate, {} click_not_found, {} unauthorized, {} \
