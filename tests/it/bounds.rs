@@ -14,8 +14,10 @@ use postback::{Click, MemoryStore, Outcome, Parser, Request, Tracker};
 
 /// The time bound for one parse or one handled request in a debug build.
 const FAST: Duration = Duration::from_millis(50);
-/// The time bound for one scan of a megabyte under raised limits, in a debug build.
-const MEGABYTE_SCAN: Duration = Duration::from_millis(500);
+/// The time bound for one scan of a megabyte under raised limits (or by the guard), in a debug
+/// build on a busy 2-core machine: about 200 ms there, so only a blow-up fails it. The
+/// allocation bound is the sharper check.
+const MEGABYTE_SCAN: Duration = Duration::from_secs(2);
 /// Allocated bytes per input byte, at most.
 const ALLOC_FACTOR: u64 = 4;
 /// Allocated bytes on top, for fixed costs: an error's boxed strings, a log entry (up to 4 KiB
@@ -720,7 +722,7 @@ fn the_guard_refuses_hostile_requests_within_bounds() {
         &tracker,
         &Request::get(&input),
         MIB,
-        FAST,
+        MEGABYTE_SCAN,
     );
     assert!(
         matches!(
