@@ -571,7 +571,8 @@ fn scale() -> (u64, usize) {
 }
 
 /// Whether the command line's filter, if any, selects this bench (`cargo bench -- parse` runs
-/// every bench binary with the filter `parse`: this one then does nothing).
+/// every bench binary with the filter `parse`: this one then does nothing), and it is not
+/// `--list`.
 fn selected() -> bool {
     const WITH_VALUE: [&str; 12] = [
         "--warm-up-time",
@@ -590,6 +591,9 @@ fn selected() -> bool {
     let mut args = std::env::args().skip(1);
     let mut filters = Vec::new();
     while let Some(arg) = args.next() {
+        if arg == "--list" {
+            return false;
+        }
         if WITH_VALUE.contains(&arg.as_str()) {
             let _ = args.next();
         } else if !arg.starts_with('-') {
