@@ -652,9 +652,9 @@ impl Parser {
     ///
     /// One [`ParsePostbackError`], the first of: `malformed` (`click_id=%zz`, `https:///x?…`,
     /// `click_id=a&click_id=b`, `click_id=a%00b`), `missing_click_id` (`status=sale`,
-    /// `click_id=`), `unexpanded_macro` (`click_id={subid}`, `click_id=%7Bsubid%7D`, `click_id=REPLACE`),
-    /// `bad_status` (`status=4` for Affise), `bad_payout` (`payout=1.234,56`, `currency=usdt`),
-    /// `too_long` (input or a value past the [`Limits`]).
+    /// `click_id=`), `unexpanded_macro` (`click_id={subid}`, `click_id=%7Bsubid%7D`,
+    /// `click_id=REPLACE`), `bad_status` (`status=4` for Affise), `bad_payout`
+    /// (`payout=1.234,56`, `currency=usdt`), `too_long` (input or a value past the [`Limits`]).
     pub fn parse<'a>(&self, input: &'a str) -> Result<Postback<'a>, ParsePostbackError> {
         parse_with(
             self.profile(),
