@@ -323,6 +323,9 @@ pub enum MalformedKind {
     BadUrl,
     /// The JSON parameter is not a JSON object (or an array of them).
     BadJson,
+    /// The click id holds an ASCII control character (a NUL byte, an inner line break), raw
+    /// or percent-encoded.
+    ControlCharacter,
 }
 
 impl fmt::Display for MalformedKind {
@@ -344,6 +347,9 @@ impl fmt::Display for MalformedKind {
             ),
             Self::BadUrl => f.write_str("not a URL: check the scheme and host"),
             Self::BadJson => f.write_str("not a JSON object: check the sender's JSON encoding"),
+            Self::ControlCharacter => f.write_str(
+                "the click id holds a control character (such as NUL or a line break): check that the network returns the tracker's id",
+            ),
         }
     }
 }
@@ -646,10 +652,10 @@ impl Parser {
     /// # Errors
     ///
     /// One [`ParsePostbackError`], the first of: `malformed` (`click_id=%zz`, `https:///x?…`,
-    /// `click_id=a&click_id=b`), `missing_click_id` (`status=sale`, `click_id=`),
-    /// `unexpanded_macro` (`click_id={subid}`, `click_id=%7Bsubid%7D`, `click_id=REPLACE`),
-    /// `bad_status` (`status=4` for Affise), `bad_payout` (`payout=1.234,56`, `currency=usdt`),
-    /// `too_long` (input or a value past the [`Limits`]).
+    /// `click_id=a&click_id=b`, `click_id=a%00b`), `missing_click_id` (`status=sale`,
+    /// `click_id=`), `unexpanded_macro` (`click_id={subid}`, `click_id=%7Bsubid%7D`,
+    /// `click_id=REPLACE`), `bad_status` (`status=4` for Affise), `bad_payout`
+    /// (`payout=1.234,56`, `currency=usdt`), `too_long` (input or a value past the [`Limits`]).
     pub fn parse<'a>(&self, input: &'a str) -> Result<Postback<'a>, ParsePostbackError> {
         parse_with(
             self.profile(),
@@ -858,6 +864,8 @@ mod class {
     pub(super) const WIDE: u8 = 32;
     /// ASCII whitespace: the value needs trimming.
     pub(super) const SPACE: u8 = 64;
+    /// An ASCII control character (which no store accepts in a click id).
+    pub(super) const CTRL: u8 = 128;
 
     pub(super) const TABLE: [u8; 256] = {
         let mut table = [0u8; 256];
@@ -872,7 +880,9 @@ mod class {
                 b'%' => c |= ENC | MACRO,
                 b'+' => c |= ENC,
                 b'{' | b'[' | b'!' | b'<' | b'$' => c |= MACRO,
-                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => c |= SPACE,
+                b' ' => c |= SPACE,
+                b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => c |= SPACE | CTRL,
+                0x00..=0x1f | 0x7f => c |= CTRL,
                 0x80..=0xff => c |= WIDE,
                 _ => {}
             }
@@ -963,7 +973,8 @@ fn word_at(input: &[u8], at: usize) -> u64 {
 #[inline]
 fn is_plain(value: &[u8]) -> bool {
     /// Bit 7 set in some byte when `word` holds a byte the fast path leaves to the general
-    /// one: below `&` (control bytes, space, `! " # $ %`), non-ASCII, `+`, `<`, `[` or `{`.
+    /// one: below `&` (control bytes, space, `! " # $ %`), DEL, non-ASCII, `+`, `<`, `[` or
+    /// `{`.
     /// Or-ing `0x20` folds `[` into `{` (and the control bytes `0x0b`, `0x1c` into `+`, `<`).
     #[inline(always)]
     #[expect(
@@ -973,6 +984,7 @@ fn is_plain(value: &[u8]) -> bool {
     const fn unplain(word: u64) -> u64 {
         let folded = word | 0x2020_2020_2020_2020;
         ((word.wrapping_sub(0x26 * LOW_BITS) | word) & HIGH_BITS)
+            | zero_bytes(word ^ (0x7f * LOW_BITS))
             | zero_bytes(folded ^ (0x7b * LOW_BITS))
             | zero_bytes(folded ^ (0x2b * LOW_BITS))
             | zero_bytes(folded ^ (0x3c * LOW_BITS))
@@ -1751,11 +1763,12 @@ fn check_duplicates<'a>(
         if first.at == seg.at {
             return ControlFlow::Continue(());
         }
-        let first_value = first.value.clone();
-        if let Some(value) = st.decode(param, seg.value, flags_of(seg.value), seg.at)
-            && value != first_value
-        {
-            st.malformed(param, seg.at, MalformedKind::ConflictingDuplicate);
+        // Compared in place: cloning an owned first value for every repeat would cost
+        // (its length × the repeats), quadratic in the input.
+        match decode_flagged(seg.value, flags_of(seg.value), st.src, seg.at) {
+            Ok(value) if value == first.value => {}
+            Ok(_) => st.malformed(param, seg.at, MalformedKind::ConflictingDuplicate),
+            Err(e) => st.decode_failed(param, seg.value, seg.at, e),
         }
         ControlFlow::Continue(())
     });
@@ -1957,6 +1970,18 @@ fn finish<'a>(
     // Rank 1: malformed, including a click id of the wrong shape (unless it is a macro).
     if let Some(err) = st.malformed {
         return Err(err);
+    }
+    // A control character (`%00`, a raw NUL, an inner line break) is in no stored id, and
+    // would reach logs and the person reading them.
+    if let Some(got) = &st.got[Field::ClickId.index()]
+        && got.flags & (class::CTRL | class::ENC | class::MACRO) != 0
+        && got.value.bytes().any(|b| b.is_ascii_control())
+    {
+        return Err(ParsePostbackError::Malformed {
+            param: got.param.into(),
+            at: got.at,
+            kind: MalformedKind::ControlCharacter,
+        });
     }
     let shape = profile.click_id_shape();
     if let Some(got) = &st.got[Field::ClickId.index()]

@@ -46,7 +46,8 @@ use crate::click_id::ClickId;
 ///   refused with an error (the tracker answers 503), never trimmed. So a sender that floods one
 ///   click with made-up transaction ids or payout changes cannot grow it without bound.
 /// - **Ids**: ids of [`ClickId`]'s shape are matched in either case; all others exactly.
-/// - **Memory**: see the module docs; about 55–110 bytes of heap per bare click.
+/// - **Memory**: see the module docs; about 55–110 bytes of heap per bare click, and about
+///   190 more for its first conversion (record and history entry).
 ///
 /// The store reads no clock: retention is measured against the time given to
 /// [`MemoryStore::purge_expired`], or against the time of the click being inserted.
@@ -585,7 +586,11 @@ impl ClickStore for MemoryStore {
             (Change::Record { key, data }, None) => {
                 let kept = Kept::new(Conversion::recorded(key.clone().into_owned(), data));
                 match entry.conversions.as_deref_mut() {
-                    Some(all) => all.more.push(kept),
+                    Some(all) => {
+                        // A push into an empty `Vec` would reserve room for four.
+                        all.more.reserve_exact(1);
+                        all.more.push(kept);
+                    }
                     None => {
                         entry.conversions = Some(Box::new(Conversions {
                             first: kept,

@@ -82,3 +82,32 @@ fn expanding_into_a_reused_buffer_allocates_nothing() {
     assert_eq!(info.count_total, 0, "{info:?}");
     assert!(buf.contains("tid=9f1c2a7e%203b4d%2F4e5f"), "{buf}");
 }
+
+/// The heap a click's first conversion adds in a `MemoryStore` (its record and one history
+/// entry). Most clicks convert once: the conversion list must not reserve room for four.
+#[test]
+fn a_recorded_conversion_costs_at_most_256_bytes() {
+    let now = time::OffsetDateTime::now_utc();
+    let clicks: usize = 20_000;
+    let tracker = Tracker::new(MemoryStore::new(), Parser::generic()).with_log_capacity(0);
+    let urls: Vec<String> = (0..clicks)
+        .map(|n| {
+            let id = ClickId::from_parts(1_732_435_200_000, n as u128 * 0x9e37_79b9_7f4a_7c15);
+            let _ = tracker.record_click(Click::from_id(id)).unwrap();
+            format!("/pb?click_id={id}&status=approved&payout=1.50&currency=USD")
+        })
+        .collect();
+    let info = allocation_counter::measure(|| {
+        for url in &urls {
+            assert_eq!(
+                tracker.handle(&Request::get(url), now),
+                postback::Outcome::Recorded
+            );
+        }
+    });
+    let per_conversion = info.bytes_current / i64::try_from(clicks).unwrap();
+    assert!(
+        per_conversion <= 256,
+        "a conversion costs {per_conversion} bytes"
+    );
+}

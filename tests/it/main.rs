@@ -5,6 +5,7 @@
 )]
 
 mod alloc;
+mod bounds;
 mod catalog;
 #[cfg(feature = "cli")]
 mod cli;
