@@ -463,16 +463,19 @@ pub enum Inserted {
 }
 
 /// One conversion of a click with its history, as [`ClickStore::conversions`] reports it.
+// `repr(C)`, current values first: a store that keeps these inline (as `MemoryStore` does)
+// reads what a load reports from the first bytes of the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[repr(C)]
 pub struct Conversion {
-    /// What identifies it on its click.
-    pub key: ConversionKey<'static>,
     /// Its state now.
     pub state: ConversionState,
-    /// Its payout now.
-    pub payout: Option<Amount>,
     /// Its currency now.
     pub currency: Option<Currency>,
+    /// Its payout now.
+    pub payout: Option<Amount>,
+    /// What identifies it on its click.
+    pub key: ConversionKey<'static>,
     /// Every postback that set it, oldest first: the first entry recorded it.
     pub history: Vec<HistoryEntry>,
 }
