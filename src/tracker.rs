@@ -438,8 +438,9 @@ impl<S: ClickStore> Tracker<S> {
     /// [`Outcome::Invalid`] before the guard reads it, so an unauthenticated request costs at
     /// most that much work.
     pub fn handle(&self, request: &Request<'_>, now: OffsetDateTime) -> Outcome {
-        let (outcome, postback) = self.evaluate(request, now);
-        if self.log.capacity() > 0 {
+        let keep = self.log.capacity() > 0;
+        let (outcome, postback) = self.evaluate(request, now, keep);
+        if keep {
             let hint = hint(&outcome, postback.as_ref());
             // The log is shown to people: keep the token out of it, and name the client
             // behind trusted proxies rather than the proxy.
@@ -465,10 +466,13 @@ impl<S: ClickStore> Tracker<S> {
         self.handle(request, OffsetDateTime::now_utc())
     }
 
+    /// The outcome, and the parsed postback too when `keep` (for the log): a postback is a
+    /// couple of hundred bytes, and moving it around costs a `memcpy` call each time.
     fn evaluate<'r>(
         &self,
         request: &Request<'r>,
         now: OffsetDateTime,
+        keep: bool,
     ) -> (Outcome, Option<Postback<'r>>) {
         // The parser refuses an input over its length limit before reading it, but the guard
         // runs first and reads the whole query and body (the signature check decodes and sorts
@@ -494,12 +498,13 @@ impl<S: ClickStore> Tracker<S> {
             Some(body) if !body.is_empty() => self.parser.parse_form(body),
             _ => self.parser.parse(request.target()),
         };
-        let postback = match parsed {
-            Ok(postback) => postback,
-            Err(err) => return (Outcome::Invalid(err), None),
-        };
-        let outcome = self.count(&postback, now);
-        (outcome, Some(postback))
+        match parsed {
+            Ok(ref postback) => {
+                let outcome = self.count(postback, now);
+                (outcome, if keep { parsed.ok() } else { None })
+            }
+            Err(err) => (Outcome::Invalid(err), None),
+        }
     }
 
     /// Load, decide, commit; again on a conflict.
