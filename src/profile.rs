@@ -271,15 +271,6 @@ impl Heads {
             by_first,
         })
     }
-
-    /// The names that begin with `byte`.
-    #[inline]
-    pub(crate) fn starting_with(&self, byte: u8) -> &[Head] {
-        let (from, to) = self.by_first[usize::from(byte)];
-        self.heads
-            .get(usize::from(from)..usize::from(to))
-            .unwrap_or_default()
-    }
 }
 
 impl Index {
