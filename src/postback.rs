@@ -816,6 +816,13 @@ fn query_start(input: &[u8], shape: Shape) -> Result<usize, ParsePostbackError> 
 
 /// The offset just after `scheme://`, if `input` starts with a URL scheme.
 fn scheme_end(input: &[u8]) -> Option<usize> {
+    // The schemes postbacks come with, without a byte-by-byte look.
+    if input.starts_with(b"https://") {
+        return Some(8);
+    }
+    if input.starts_with(b"http://") {
+        return Some(7);
+    }
     let first = *input.first()?;
     if !first.is_ascii_alphabetic() {
         return None;
