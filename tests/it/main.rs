@@ -9,6 +9,8 @@ mod catalog;
 #[cfg(feature = "cli")]
 mod cli;
 mod click_id;
+mod fuzz_harness;
+mod fuzz_regressions;
 mod guard;
 mod lint;
 mod model;
