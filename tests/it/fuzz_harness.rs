@@ -559,7 +559,7 @@ fn status_words(profile: &Profile) -> Vec<String> {
 
 /// Decodes one postback op: click, txid, event, status, payout, currency, mapping, token, method.
 fn decode_postback(bytes: &mut Bytes<'_>, profile: &Profile, words: &[String]) -> Fire {
-    let first = |params: &[Box<str>]| params.first().map(|p| p.to_string());
+    let first = |params: &[Box<str>]| params.first().map(ToString::to_string);
     let choice = usize::from(bytes.next() % 6);
     let (click, click_text) = match choice {
         0..=3 => (Some(choice), CLICKS[choice].to_owned()),
@@ -625,8 +625,8 @@ fn decode_ops(data: &[u8]) -> (&'static Profile, bool, Vec<Op>) {
     let words = status_words(profile);
     let mut ops = Vec::new();
     while !bytes.data.is_empty() && ops.len() < 64 {
+        // Postbacks get half the kinds, inserts two (0 and 7).
         let op = match bytes.next() % 8 {
-            0 => Op::Insert(usize::from(bytes.next()) % CLICKS.len()),
             1..=4 => Op::Postback(decode_postback(&mut bytes, profile, &words)),
             5 => Op::Replay(usize::from(bytes.next())),
             6 => Op::Tick(bytes.next()),
