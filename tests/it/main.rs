@@ -10,6 +10,8 @@ mod catalog;
 #[cfg(feature = "cli")]
 mod cli;
 mod click_id;
+mod fuzz_harness;
+mod fuzz_regressions;
 mod guard;
 mod leads;
 mod lint;

@@ -1,0 +1,8 @@
+//! `cargo fuzz run template`: see `fuzz_harness::template` for the input format and the invariants.
+#![no_main]
+
+#[allow(dead_code, reason = "each target uses one of the harness's checks")]
+#[path = "../../tests/it/fuzz_harness.rs"]
+mod fuzz_harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_harness::template(data));
