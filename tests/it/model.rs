@@ -10,7 +10,9 @@ use postback::{
 use proptest::prelude::*;
 use time::OffsetDateTime;
 
-const CLICKS: [&str; 3] = ["click-a", "click-b", "click-c"];
+/// Two ids of the user's own format and one of `ClickId`'s, which `MemoryStore` keys by value
+/// rather than by text: both of its maps are held to the model.
+const CLICKS: [&str; 3] = ["click-a", "click-b", "01jd3x5v7qk2m8n4p6r9s1t3w5"];
 
 #[derive(Debug, Clone)]
 struct Fire {
