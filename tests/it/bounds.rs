@@ -220,6 +220,25 @@ fn raised() -> Limits {
         .with_max_params(200_000)
 }
 
+/// Each input's click id is `malformed` at its offset within the value, with `text` in the
+/// message, for every profile at the default limits.
+fn malformed_click_ids(label: &str, cases: &[(&[u8], usize)], text: &'static str) {
+    for &(input, offset) in cases {
+        let what = format!(
+            "{label} in {}",
+            String::from_utf8_lossy(input).escape_debug()
+        );
+        parse_all(
+            &what,
+            &PROFILES_AND_PROSPER,
+            Limits::default(),
+            FAST,
+            input,
+            Expect::ClickError("malformed", offset, text),
+        );
+    }
+}
+
 #[test]
 fn a_megabyte_query_is_refused_by_its_length() {
     parse_all(
@@ -382,28 +401,18 @@ fn nested_encodings_are_decoded_once() {
 
 #[test]
 fn nul_bytes_in_a_click_id_are_malformed() {
-    const TEXT: &str = "the click id holds a control character";
-    for input in [
-        &b"{c}=12\x003"[..],
-        b"{c}=12%003",
-        b"{c}=%00",
-        b"{c}=\x00",
-        b"{c}=12%0A3",
-        b"{c}=1\x7f",
-    ] {
-        let what = format!(
-            "control character in {}",
-            String::from_utf8_lossy(input).escape_debug()
-        );
-        parse_all(
-            &what,
-            &PROFILES_AND_PROSPER,
-            Limits::default(),
-            FAST,
-            input,
-            Expect::ClickError("malformed", 0, TEXT),
-        );
-    }
+    malformed_click_ids(
+        "control character",
+        &[
+            (b"{c}=12\x003", 0),
+            (b"{c}=12%003", 0),
+            (b"{c}=%00", 0),
+            (b"{c}=\x00", 0),
+            (b"{c}=12%0A3", 0),
+            (b"{c}=1\x7f", 0),
+        ],
+        "the click id holds a control character",
+    );
     // Whitespace around the id is trimmed, as a sender's stray line break often is.
     parse_all(
         "trailing line break",
@@ -434,28 +443,21 @@ fn nul_bytes_in_a_click_id_are_malformed() {
 
 #[test]
 fn invalid_utf8_is_malformed_at_its_byte() {
-    const TEXT: &str = "not UTF-8";
-    for (input, offset) in [
-        (&b"{c}=12\xff3"[..], 2),
-        (b"{c}=12\xc3\x28", 2),
-        (b"{c}=12%C3%28", 2),
-        (b"{c}=%FF", 0),
-        (b"{c}=1%FF", 1),
-        // Overlong encodings of `/`: not UTF-8 either.
-        (b"{c}=12%C0%AF", 2),
-        (b"{c}=12%E0%80%AF", 2),
-        (b"{c}=12%F0%80%80%AF", 2),
-    ] {
-        let what = format!("invalid UTF-8 in {}", String::from_utf8_lossy(input));
-        parse_all(
-            &what,
-            &PROFILES_AND_PROSPER,
-            Limits::default(),
-            FAST,
-            input,
-            Expect::ClickError("malformed", offset, TEXT),
-        );
-    }
+    malformed_click_ids(
+        "invalid UTF-8",
+        &[
+            (b"{c}=12\xff3", 2),
+            (b"{c}=12\xc3\x28", 2),
+            (b"{c}=12%C3%28", 2),
+            (b"{c}=%FF", 0),
+            (b"{c}=1%FF", 1),
+            // Overlong encodings of `/`: not UTF-8 either.
+            (b"{c}=12%C0%AF", 2),
+            (b"{c}=12%E0%80%AF", 2),
+            (b"{c}=12%F0%80%80%AF", 2),
+        ],
+        "not UTF-8",
+    );
     // In a parameter the profile does not read, it does not matter.
     parse_all(
         "invalid UTF-8 in an unread value",
@@ -469,25 +471,18 @@ fn invalid_utf8_is_malformed_at_its_byte() {
 
 #[test]
 fn truncated_escapes_are_malformed_at_the_percent() {
-    const TEXT: &str = "a `%` not followed by two hex digits";
-    for (input, offset) in [
-        (&b"{c}=12%"[..], 2),
-        (b"{c}=12%4", 2),
-        (b"{c}=12%zz3", 2),
-        (b"{c}=%", 0),
-        (b"{c}=1%4&x=1", 1),
-        (b"{c}=1%%41", 1),
-    ] {
-        let what = format!("truncated escape in {}", String::from_utf8_lossy(input));
-        parse_all(
-            &what,
-            &PROFILES_AND_PROSPER,
-            Limits::default(),
-            FAST,
-            input,
-            Expect::ClickError("malformed", offset, TEXT),
-        );
-    }
+    malformed_click_ids(
+        "truncated escape",
+        &[
+            (b"{c}=12%", 2),
+            (b"{c}=12%4", 2),
+            (b"{c}=12%zz3", 2),
+            (b"{c}=%", 0),
+            (b"{c}=1%4&x=1", 1),
+            (b"{c}=1%%41", 1),
+        ],
+        "a `%` not followed by two hex digits",
+    );
 }
 
 /// A repeated click id parameter is compared with the first one in place: a long first value
