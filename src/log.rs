@@ -50,7 +50,7 @@ impl LogEntry {
         postback: Option<Postback<'static>>,
         hint: Option<String>,
     ) -> Self {
-        let (target, cut_target) = bounded(target.as_bytes());
+        let (target, cut_target) = bounded_text(target);
         let (body, cut_body) = match body {
             Some(body) => {
                 let (text, cut) = bounded(body);
@@ -131,6 +131,20 @@ impl LogEntry {
     pub fn hint(&self) -> Option<&str> {
         self.hint.as_deref()
     }
+}
+
+/// Keeps at most [`MAX_LOGGED_REQUEST`] bytes of text, cut at a character boundary: already
+/// UTF-8, so no second check (it was a tenth of a logged postback's cost).
+fn bounded_text(text: &str) -> (Box<str>, bool) {
+    if text.len() <= MAX_LOGGED_REQUEST {
+        return (text.into(), false);
+    }
+    // A boundary is at most three bytes back from any offset.
+    let end = (MAX_LOGGED_REQUEST.saturating_sub(3)..=MAX_LOGGED_REQUEST)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    (text.get(..end).unwrap_or_default().into(), true)
 }
 
 /// Keeps at most [`MAX_LOGGED_REQUEST`] bytes, cut at a character boundary.

@@ -500,3 +500,30 @@ fn trackers_without_status_count_every_postback() {
         Outcome::UnmappedStatus
     );
 }
+
+/// A long target is kept up to the log's bound, cut before a character the bound would split.
+#[test]
+fn the_log_cuts_a_long_target_at_a_character_boundary() {
+    let max = postback::log::MAX_LOGGED_REQUEST;
+    let tracker = Tracker::new(MemoryStore::new(), Parser::generic());
+    // `é` is two bytes: the first starts at `max - 1`, so the cut falls inside it.
+    let prefix = "/pb?click_id=x&note=";
+    let target = format!(
+        "{prefix}{}é{}",
+        "a".repeat(max - 1 - prefix.len()),
+        "b".repeat(10)
+    );
+    let _ = tracker.handle(&Request::get(&target), now());
+    let entries = tracker.log().entries();
+    let entry = entries.last().unwrap();
+    assert!(entry.truncated());
+    assert_eq!(entry.target().len(), max - 1);
+    assert!(target.starts_with(entry.target()));
+
+    let short = "/pb?click_id=x&note=é";
+    let _ = tracker.handle(&Request::get(short), now());
+    let entries = tracker.log().entries();
+    let entry = entries.last().unwrap();
+    assert!(!entry.truncated());
+    assert_eq!(entry.target(), short);
+}
