@@ -605,7 +605,9 @@ fn param_value_ranges(
     };
     let mut offset = region.start;
     for piece in form.split(|&b| b == b'&') {
-        if let Some([b'=', value @ ..]) = piece.strip_prefix(name)
+        // The first byte rules out most pieces without a `memcmp` call.
+        if (piece.first() == name.first() || name.is_empty())
+            && let Some([b'=', value @ ..]) = piece.strip_prefix(name)
             && !value.is_empty()
         {
             let start = offset + name.len() + 1;
