@@ -36,7 +36,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::money::{Amount, Currency, ParseAmountError};
-use crate::profile::{ClickIdShape, Head, Heads, Profile, Slot};
+use crate::profile::{ClickIdShape, Names, Profile, Slot};
 use crate::status::{ConversionState, Vocabulary};
 
 /// A fact a postback carries; each [`Profile`] names the parameters for it.
@@ -1509,7 +1509,11 @@ fn parse_plain<'a>(
     src: &'a str,
     start: usize,
 ) -> Option<Postback<'a>> {
-    let heads = HeadsView::new(profile.lookup().heads.as_ref()?);
+    let index = profile.lookup();
+    if !index.raw_names {
+        return None;
+    }
+    let heads = index.names();
     let input = src.as_bytes();
     if start >= input.len() || limits.params == 0 {
         return None;
@@ -1602,7 +1606,7 @@ fn parse_plain<'a>(
 struct PlainScan<'i, 'h> {
     /// The profile's names, looked through once here rather than behind their boxes in the
     /// loop.
-    heads: HeadsView<'h>,
+    heads: Names<'h>,
     input: &'i [u8],
     params: usize,
     /// Each field's value as a byte range.
@@ -1648,31 +1652,6 @@ impl PlainScan<'_, '_> {
 /// The fast path gives up: the general path must judge the input.
 struct GeneralPath;
 
-/// A profile's [`Heads`] as two plain slices.
-#[derive(Clone, Copy)]
-struct HeadsView<'h> {
-    heads: &'h [Head],
-    by_first: &'h [(u16, u16); 256],
-}
-
-impl<'h> HeadsView<'h> {
-    fn new(heads: &'h Heads) -> Self {
-        Self {
-            heads: &heads.heads,
-            by_first: &heads.by_first,
-        }
-    }
-
-    /// The names that begin with `byte`.
-    #[inline]
-    fn starting_with(self, byte: u8) -> &'h [Head] {
-        let (from, to) = self.by_first[usize::from(byte)];
-        self.heads
-            .get(usize::from(from)..usize::from(to))
-            .unwrap_or_default()
-    }
-}
-
 /// For the fast path: the field (and where its value starts) whose parameter the segment at
 /// `at` names, `Ok(None)` when it names none, or [`GeneralPath`] for an encoded key that
 /// might decode to a name, a name with no `=`, a mapping or JSON key.
@@ -1682,7 +1661,7 @@ impl<'h> HeadsView<'h> {
     reason = "the fast path's inner loop: measured 7% fewer instructions inlined"
 )]
 fn field_at(
-    heads: HeadsView<'_>,
+    heads: Names<'_>,
     input: &[u8],
     at: usize,
 ) -> Result<Option<(usize, usize)>, GeneralPath> {
@@ -1700,16 +1679,17 @@ fn field_at(
         };
     }
     let word = word_at(input, at);
-    for head in candidates {
-        if word & head.mask != head.word
-            || (head.len > 8 && input.get(at + 8..at + head.len) != Some(&*head.rest))
+    for name in candidates {
+        let len = name.bytes.len();
+        if word & name.mask != name.word
+            || (len > 8 && input.get(at + 8..at + len) != name.bytes.get(8..))
         {
             continue;
         }
-        match input.get(at + head.len) {
+        match input.get(at + len) {
             Some(b'=') => {
-                return match head.slot {
-                    Slot::Field(field, _) => Ok(Some((usize::from(field), at + head.len + 1))),
+                return match name.slot {
+                    Slot::Field(field, _) => Ok(Some((usize::from(field), at + len + 1))),
                     Slot::Mapping | Slot::Json => Err(GeneralPath),
                 };
             }

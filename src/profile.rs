@@ -191,124 +191,119 @@ pub(crate) enum Slot {
     Json,
 }
 
-/// Every parameter name a profile reads, flattened once so a parse compares each key only with
-/// the names of its length.
+/// Every parameter name a profile reads, flattened once and indexed by first byte, so that a
+/// parse compares a key only with the few names that begin as it does.
 pub(crate) struct Index {
     /// Bit `n` set when some name is `n` bytes long (bit 0 for names of 64 bytes or more).
     pub(crate) lengths: u64,
-    /// The names, sorted by length (stably, so for a name listed twice the first still wins).
-    entries: Box<[(Box<[u8]>, Slot)]>,
-    /// `entries[starts[n]..starts[n + 1]]` are the names `n` bytes long; the last bucket holds
-    /// every name of [`Index::LONG`] bytes or more.
-    starts: [usize; Index::LONG + 2],
-    /// The same names for the parser's fast path, which compares the bytes at the start of
-    /// each query segment with the few names that begin with the same byte.
-    pub(crate) heads: Option<Heads>,
+    /// Whether every name can be found by its raw bytes at a segment's start, as the parser's
+    /// fast path looks for them: none is empty or holds `=`, `&` or `#` (only an encoded key
+    /// can match such a name).
+    pub(crate) raw_names: bool,
+    /// The names, sorted by first byte (stably: for a name listed twice, the first wins).
+    names: Box<[Name]>,
+    /// `names[by_first[b].0..by_first[b].1]` begin with byte `b`.
+    by_first: Box<[(u32, u32); 256]>,
+    /// What the empty name means, if the profile lists one.
+    empty: Option<Slot>,
 }
 
-/// A name as the fast path compares it: its first eight bytes as one word.
-pub(crate) struct Head {
-    /// The first eight bytes of the name, zero past its end (little-endian).
+/// A name, with its first eight bytes as one word for the fast path's compare.
+pub(crate) struct Name {
+    pub(crate) bytes: Box<[u8]>,
+    /// The first eight bytes, zero past the name's end (little-endian).
     pub(crate) word: u64,
     /// The bytes of an input word that `word` is compared with.
     pub(crate) mask: u64,
-    /// The bytes past the first eight.
-    pub(crate) rest: Box<[u8]>,
-    pub(crate) len: usize,
     pub(crate) slot: Slot,
 }
 
-/// Every name by its first byte: `heads[by_first[b].0..by_first[b].1]` start with byte `b`.
-pub(crate) struct Heads {
-    pub(crate) heads: Box<[Head]>,
-    pub(crate) by_first: Box<[(u16, u16); 256]>,
+/// An [`Index`]'s names as two plain slices: a parse looks through the boxes once, not on
+/// every segment.
+#[derive(Clone, Copy)]
+pub(crate) struct Names<'i> {
+    names: &'i [Name],
+    by_first: &'i [(u32, u32); 256],
 }
 
-impl Heads {
-    /// `None` when the fast path cannot find some name by its raw bytes: an empty name, one
-    /// holding a delimiter (only an encoded key can match it), or too many names for `u16`.
-    fn new(entries: &[(Box<[u8]>, Slot)]) -> Option<Self> {
-        if entries
+impl<'i> Names<'i> {
+    /// The names that begin with `byte`.
+    #[inline]
+    pub(crate) fn starting_with(self, byte: u8) -> &'i [Name] {
+        let (from, to) = self.by_first[usize::from(byte)];
+        self.names
+            .get(from as usize..to as usize)
+            .unwrap_or_default()
+    }
+}
+
+impl Index {
+    fn new(entries: Vec<(Box<[u8]>, Slot)>) -> Self {
+        let lengths = entries.iter().fold(0u64, |acc, (name, _)| {
+            acc | if name.len() < 64 { 1 << name.len() } else { 1 }
+        });
+        let raw_names = entries
             .iter()
-            .any(|(name, _)| name.is_empty() || name.iter().any(|b| b"=&#".contains(b)))
-        {
-            return None;
-        }
-        let mut heads: Vec<Head> = entries
+            .all(|(name, _)| !name.is_empty() && !name.iter().any(|b| b"=&#".contains(b)));
+        let empty = entries
             .iter()
-            .map(|(name, slot)| {
+            .find(|(name, _)| name.is_empty())
+            .map(|(_, slot)| *slot);
+        let mut names: Vec<Name> = entries
+            .into_iter()
+            .filter(|(name, _)| !name.is_empty())
+            .map(|(bytes, slot)| {
                 let mut word = [0u8; 8];
                 let mut mask = [0u8; 8];
-                for ((w, m), &b) in word.iter_mut().zip(&mut mask).zip(name.iter()) {
+                for ((w, m), &b) in word.iter_mut().zip(&mut mask).zip(bytes.iter()) {
                     *w = b;
                     *m = 0xff;
                 }
-                Head {
+                Name {
+                    bytes,
                     word: u64::from_le_bytes(word),
                     mask: u64::from_le_bytes(mask),
-                    rest: name.get(8..).unwrap_or_default().into(),
-                    len: name.len(),
-                    slot: *slot,
+                    slot,
                 }
             })
             .collect();
-        if heads.len() > usize::from(u16::MAX) {
-            return None;
-        }
-        // Stable: for a name listed twice, the first still wins.
-        heads.sort_by_key(|head| head.word as u8);
-        let mut by_first = Box::new([(0u16, 0u16); 256]);
-        for (i, head) in heads.iter().enumerate() {
-            let i = u16::try_from(i).ok()?;
-            let range = &mut by_first[usize::from(head.word as u8)];
+        names.sort_by_key(|name| name.word as u8);
+        let mut by_first = Box::new([(0u32, 0u32); 256]);
+        for (i, name) in (0u32..).zip(&names) {
+            let range = &mut by_first[usize::from(name.word as u8)];
             if range.0 == range.1 {
                 *range = (i, i);
             }
             range.1 = i + 1;
         }
-        Some(Self {
-            heads: heads.into_boxed_slice(),
-            by_first,
-        })
-    }
-}
-
-impl Index {
-    /// Names this long or longer share one bucket.
-    const LONG: usize = 63;
-
-    fn new(mut entries: Vec<(Box<[u8]>, Slot)>) -> Self {
-        let bucket = |name: &[u8]| name.len().min(Self::LONG);
-        entries.sort_by_key(|(name, _)| bucket(name));
-        let mut starts = [0; Self::LONG + 2];
-        for (name, _) in &entries {
-            for start in starts.iter_mut().skip(bucket(name) + 1) {
-                *start += 1;
-            }
-        }
-        let lengths = entries.iter().fold(0u64, |acc, (name, _)| {
-            acc | if name.len() < 64 { 1 << name.len() } else { 1 }
-        });
-        let heads = Heads::new(&entries);
         Self {
             lengths,
-            entries: entries.into_boxed_slice(),
-            starts,
-            heads,
+            raw_names,
+            names: names.into_boxed_slice(),
+            by_first,
+            empty,
+        }
+    }
+
+    /// The names, for a loop over many keys.
+    pub(crate) fn names(&self) -> Names<'_> {
+        Names {
+            names: &self.names,
+            by_first: &self.by_first,
         }
     }
 
     /// The slot `key` names, if any.
     #[inline]
     pub(crate) fn find(&self, key: &[u8]) -> Option<Slot> {
-        let bucket = key.len().min(Self::LONG);
-        let from = *self.starts.get(bucket)?;
-        let to = *self.starts.get(bucket + 1)?;
-        self.entries
-            .get(from..to)?
+        let Some(&first) = key.first() else {
+            return self.empty;
+        };
+        self.names()
+            .starting_with(first)
             .iter()
-            .find(|(name, _)| name.first() == key.first() && **name == *key)
-            .map(|(_, slot)| *slot)
+            .find(|name| *name.bytes == *key)
+            .map(|name| name.slot)
     }
 }
 
