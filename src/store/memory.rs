@@ -173,8 +173,11 @@ impl Conversions {
 
     fn push(&mut self, kept: Kept) {
         let more = self.more.get_or_insert_with(Box::default);
-        // A push into an empty `Vec` would reserve room for four.
-        more.reserve_exact(1);
+        // A first push into an empty `Vec` would reserve room for four; later ones grow it
+        // by doubling, as usual.
+        if more.is_empty() {
+            more.reserve_exact(1);
+        }
         more.push(kept);
     }
 }

@@ -106,6 +106,7 @@ fn a_recorded_conversion_costs_at_most_256_bytes() {
         }
     });
     let per_conversion = info.bytes_current / i64::try_from(clicks).unwrap();
+    println!("a first conversion: {per_conversion} bytes of heap");
     assert!(
         per_conversion <= 256,
         "a conversion costs {per_conversion} bytes"
