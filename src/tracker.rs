@@ -21,8 +21,9 @@
 //!   currency updates the conversion ([`Outcome::Updated`] with `from == to`). A postback that
 //!   omits the payout keeps the stored one.
 //! - **Attribution window.** A *new* conversion more than the window after its click is
-//!   [`Outcome::Expired`]. The window is the profile's when it sets one, else the tracker's. Status changes of a conversion already recorded are still accepted
-//!   after the window: approvals routinely come weeks later.
+//!   [`Outcome::Expired`]. The window is the profile's when it sets one, else the tracker's.
+//!   Status changes of a conversion already recorded are still accepted after the window:
+//!   approvals routinely come weeks later.
 //! - **History.** Every accepted postback is appended to its conversion's history, so a
 //!   changed payout or state can always be traced.
 
