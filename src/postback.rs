@@ -788,16 +788,16 @@ fn query_start(input: &[u8], shape: Shape) -> Result<usize, ParsePostbackError> 
     let start = if input.first() == Some(&b'/') {
         question_or_hash(0)
     } else if let Some(after_scheme) = scheme_end(input) {
-        let rest = input.get(after_scheme..).unwrap_or_default();
-        let host_end = after_scheme + find_any(rest, [b'/', b'?', b'#']);
-        if host_end == after_scheme {
+        // No host: `https:///x`, `https://?a=1`. A host holds no `?` or `#`, so the first
+        // one after the scheme ends the path as well.
+        if matches!(input.get(after_scheme), None | Some(b'/' | b'?' | b'#')) {
             return Err(ParsePostbackError::Malformed {
                 param: "url".into(),
                 at: after_scheme,
                 kind: MalformedKind::BadUrl,
             });
         }
-        question_or_hash(host_end)
+        question_or_hash(after_scheme)
     } else {
         // A bare query, or a relative target without the leading slash (`gpb.php?subid=1`):
         // a `?` before any `=`, `&` or `#` ends a path.
@@ -971,45 +971,6 @@ fn word_at(input: &[u8], at: usize) -> u64 {
             .rev()
             .fold(0, |word, &byte| (word << 8) | u64::from(byte)),
     }
-}
-
-/// Whether `input[from..to]` is plain text for the fast path: no byte that needs decoding
-/// (`%`, `+`), trimming (whitespace), a UTF-8 check (non-ASCII) or a look for macros
-/// (`{ [ ! < $ #`). Eight bytes per step, the last step a word read from the input with the
-/// bytes past `to` masked out, so a short value costs one step. It also refuses `"` and
-/// control bytes, which only sends those rare values down the general path.
-#[inline]
-fn is_plain(input: &[u8], from: usize, to: usize) -> bool {
-    /// Bit 7 set in some byte when `word` holds a byte the fast path leaves to the general
-    /// one: below `&` (control bytes, space, `! " # $ %`), DEL, non-ASCII, `+`, `<`, `[` or
-    /// `{`.
-    /// Or-ing `0x20` folds `[` into `{` (and the control bytes `0x0b`, `0x1c` into `+`, `<`).
-    #[inline(always)]
-    #[expect(
-        clippy::inline_always,
-        reason = "the fast path's inner loop: measured 7% fewer instructions inlined"
-    )]
-    const fn unplain(word: u64) -> u64 {
-        let folded = word | 0x2020_2020_2020_2020;
-        ((word.wrapping_sub(0x26 * LOW_BITS) | word) & HIGH_BITS)
-            | zero_bytes(word ^ (0x7f * LOW_BITS))
-            | zero_bytes(folded ^ (0x7b * LOW_BITS))
-            | zero_bytes(folded ^ (0x2b * LOW_BITS))
-            | zero_bytes(folded ^ (0x3c * LOW_BITS))
-    }
-    /// `a`, which is plain, in the bytes masked out.
-    const FILLER: u64 = 0x6161_6161_6161_6161;
-    let mut found = 0;
-    let mut at = from;
-    while at + 8 <= to {
-        found |= unplain(word_at(input, at));
-        at += 8;
-    }
-    if at < to {
-        let keep = u64::MAX >> (8 * (8 - (to - at)));
-        found |= unplain((word_at(input, at) & keep) | (FILLER & !keep));
-    }
-    found == 0
 }
 
 /// Or-ing `0x05` into `&` or `#` makes `0x27` (as it does for `"` and `'`, which the scans
@@ -1548,8 +1509,11 @@ fn parse_plain<'a>(
     for field in 0..7 {
         if let Some((from, to)) = values[field] {
             let value = input.get(from..to)?;
+            // Plain: nothing to decode, trim, check as UTF-8 or suspect as a macro. (A byte
+            // table beats an eight-byte test here: that needs a dozen 64-bit constants a word.)
             // Placeholder words are unexpanded macros: the general path reports them.
-            if !is_plain(input, from, to) || value == b"REPLACE" || value == b"OPTIONAL" {
+            let slow = class::ENC | class::WIDE | class::SPACE | class::MACRO | class::CTRL;
+            if flags_of(value) & slow != 0 || value == b"REPLACE" || value == b"OPTIONAL" {
                 return None;
             }
             if !value.is_empty() {
@@ -1674,30 +1638,43 @@ fn field_at(
     let word = word_at(input, at);
     for name in candidates {
         let len = name.bytes.len();
-        if word & name.mask != name.word
-            || (len > 8 && input.get(at + 8..at + len) != name.bytes.get(8..))
+        if word & name.mask == name.word
+            && (len < 8
+                || (input.get(at + 8..at + len) == name.bytes.get(8..)
+                    && input.get(at + len) == Some(&b'=')))
         {
-            continue;
-        }
-        match input.get(at + len) {
-            Some(b'=') => {
-                return match name.slot {
-                    Slot::Field(field, _) => Ok(Some((usize::from(field), at + len + 1))),
-                    Slot::Mapping | Slot::Json => Err(GeneralPath),
-                };
-            }
-            // The name, then no value: rare enough for the general path.
-            None | Some(b'&' | b'#') => return Err(GeneralPath),
-            // A longer key that begins with this name.
-            Some(_) => {}
+            return match name.slot {
+                Slot::Field(field, _) => Ok(Some((usize::from(field), at + len + 1))),
+                Slot::Mapping | Slot::Json => Err(GeneralPath),
+            };
         }
     }
-    // No name matches the raw key; an encoded key may still decode to one.
-    let key = input.get(at..).unwrap_or_default();
-    let key = key
-        .get(..find_any(key, [b'=', b'&', b'#']))
-        .unwrap_or_default();
-    if needs_decoding(key) || key.first().is_some_and(u8::is_ascii_whitespace) {
+    // No `name=` here. When the key ends within the word, it is one of these names only if
+    // it has no value (`name&`, rare enough for the general path) or if it is encoded: equal
+    // to the name up to its first `%` or `+`, which must then come before its end. (The
+    // lowest byte `zero_bytes` flags is exact.)
+    let escapes = zero_bytes(word ^ (u64::from(b'%') * LOW_BITS))
+        | zero_bytes(word ^ (u64::from(b'+') * LOW_BITS));
+    let eq = zero_bytes(word ^ (u64::from(b'=') * LOW_BITS));
+    let ends = eq
+        | zero_bytes(word ^ (u64::from(b'&') * LOW_BITS))
+        | zero_bytes(word ^ (u64::from(b'#') * LOW_BITS));
+    if ends != 0 && class::TABLE[usize::from(first)] & class::SPACE == 0 {
+        let end = ends.trailing_zeros();
+        return if eq.trailing_zeros() == end && escapes.trailing_zeros() > end {
+            Ok(None)
+        } else {
+            Err(GeneralPath)
+        };
+    }
+    // A key of eight bytes or more, or one at the input's end.
+    let rest = input.get(at..).unwrap_or_default();
+    let key_len = find_any(rest, [b'=', b'&', b'#']);
+    let key = rest.get(..key_len).unwrap_or_default();
+    if rest.get(key_len) != Some(&b'=')
+        || needs_decoding(key)
+        || key.first().is_some_and(u8::is_ascii_whitespace)
+    {
         Err(GeneralPath)
     } else {
         Ok(None)

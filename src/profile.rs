@@ -211,7 +211,8 @@ pub(crate) struct Index {
 /// A name, with its first eight bytes as one word for the fast path's compare.
 pub(crate) struct Name {
     pub(crate) bytes: Box<[u8]>,
-    /// The first eight bytes, zero past the name's end (little-endian).
+    /// The first eight bytes of `name=` (little-endian), zero past its end: for a name of
+    /// up to seven bytes, one compare finds the whole segment start.
     pub(crate) word: u64,
     /// The bytes of an input word that `word` is compared with.
     pub(crate) mask: u64,
@@ -255,7 +256,8 @@ impl Index {
             .map(|(bytes, slot)| {
                 let mut word = [0u8; 8];
                 let mut mask = [0u8; 8];
-                for ((w, m), &b) in word.iter_mut().zip(&mut mask).zip(bytes.iter()) {
+                let with_eq = bytes.iter().chain(b"=");
+                for ((w, m), &b) in word.iter_mut().zip(&mut mask).zip(with_eq) {
                     *w = b;
                     *m = 0xff;
                 }
