@@ -2,25 +2,32 @@
 //!
 //! # Layout, and why
 //!
-//! Clicks are spread over a power-of-two number of shards, each a mutex around two hash maps:
-//! one for ids of [`ClickId`]'s shape, keyed by the id's 128-bit value, and one for every other
-//! id, keyed by its text. A postback locks one shard for a hash lookup, so handlers on other
-//! shards never wait (no global lock) and lookups stay O(1).
+//! Clicks are spread over a power-of-two number of shards, each a mutex around its tables:
+//! for ids of [`ClickId`]'s shape, keyed by the id's 128-bit value, one table of clicks and one
+//! of the conversions of those that converted; for every other id, one map keyed by its text.
+//! A postback locks one shard for a hash lookup, so handlers on other shards never wait (no
+//! global lock) and lookups stay O(1).
 //!
 //! The 128-bit key is the common case and the hot path: it is 16 bytes, compares in two
-//! instructions, and its low 64 bits are CSPRNG output, so a single folded multiply with a
-//! per-store random seed hashes it well. Text keys use std's keyed `SipHash` instead, because their
-//! distribution is whatever the user's tracker makes. Keying ids of `ClickId` shape by value
-//! also makes them match in either case, which helps with networks that upper-case URLs.
+//! instructions, and a seeded folded multiply hashes it well. Its two tables are open
+//! addressing with the key in the slot ([`table`]), and a load looks in both before it reads
+//! either: at a million clicks each table lookup is a cache miss (about 170 ns on the machine
+//! the benches ran on), and these two overlap, where `std`'s map (control bytes, then the
+//! bucket, then a boxed conversion) made three in a row. Text keys use std's keyed `SipHash`
+//! map instead, because their distribution is whatever the user's tracker makes. Keying ids of
+//! `ClickId` shape by value also makes them match in either case, which helps with networks
+//! that upper-case URLs.
 //!
-//! A bare click costs one map bucket: the 16-byte key plus a 32-byte entry (time, version,
-//! boxed attributes, boxed conversions) and one control byte. `cargo bench --bench hot_path`
-//! measures the heap per click (README quotes it): hash tables grow by doubling, so the cost
-//! per click moves between about 55 and 110 bytes with the fill level.
+//! A bare click costs one 40-byte slot (key, time, version, boxed attributes); tables are kept
+//! between 2/5 and 4/5 full, so 50 to 100 bytes per click. A click's first conversion costs a
+//! 136-byte slot in the conversions table (170 to 340 bytes with the fill) and its history
+//! entry. `cargo test --release --all-features --test it alloc -- --nocapture` measures both
+//! (README quotes them).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
+use std::num::NonZeroU64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -31,6 +38,10 @@ use super::{
     StoredConversion, Version,
 };
 use crate::click_id::ClickId;
+
+mod table;
+
+use table::IdTable;
 
 /// The embedded default [`ClickStore`]: sharded, bounded, in memory.
 ///
@@ -47,8 +58,8 @@ use crate::click_id::ClickId;
 ///   refused with an error (the tracker answers 503), never trimmed. So a sender that floods one
 ///   click with made-up transaction ids or payout changes cannot grow it without bound.
 /// - **Ids**: ids of [`ClickId`]'s shape are matched in either case; all others exactly.
-/// - **Memory**: see the module docs; about 55–110 bytes of heap per bare click, and about
-///   190 more for its first conversion (record and history entry).
+/// - **Memory**: see the module docs; 50–100 bytes of heap per bare click, and about 230–400
+///   more for its first conversion (record and history entry).
 ///
 /// The store reads no clock: retention is measured against the time given to
 /// [`MemoryStore::purge_expired`], or against the time of the click being inserted.
@@ -76,11 +87,45 @@ pub struct MemoryStore {
     shard_seed: u64,
 }
 
-/// One shard: the two maps and nothing else.
+/// One shard: the maps and nothing else. Clicks with [`ClickId`]-shaped ids live in two
+/// tables under the same key, the clicks in one and the conversions of those that converted
+/// in the other, so that a load's two cache misses overlap (see [`table`]); a conversion
+/// reached through a pointer in the click's slot would be a third miss, after the other two.
 #[derive(Default)]
 struct Shard {
-    ids: HashMap<IdKey, Entry, IdHasherBuilder>,
+    ids: IdTable<Head>,
+    id_conversions: IdTable<Conversions>,
     texts: HashMap<Box<str>, Entry, RandomState>,
+}
+
+/// A stored click as a load reads it.
+struct View<'s> {
+    head: &'s Head,
+    conversions: Option<&'s Conversions>,
+}
+
+/// Where a click's conversions are kept, for a commit to change.
+enum Place<'s> {
+    Boxed(&'s mut Option<Box<Conversions>>),
+    Table(&'s mut IdTable<Conversions>, IdKey),
+}
+
+impl Place<'_> {
+    fn get_mut(&mut self) -> Option<&mut Conversions> {
+        match self {
+            Place::Boxed(conversions) => conversions.as_deref_mut(),
+            Place::Table(table, key) => table.get_mut(key),
+        }
+    }
+
+    /// Keeps a click's first conversion; only called when it has none.
+    fn create(&mut self, first: Kept) {
+        let conversions = Conversions { first, more: None };
+        match self {
+            Place::Boxed(slot) => **slot = Some(Box::new(conversions)),
+            Place::Table(table, key) => table.insert_new(*key, conversions),
+        }
+    }
 }
 
 impl Shard {
@@ -88,34 +133,70 @@ impl Shard {
         self.ids.len() + self.texts.len()
     }
 
-    fn get(&self, key: &Key<'_>) -> Option<&Entry> {
+    #[inline]
+    fn get(&self, key: &Key<'_>) -> Option<View<'_>> {
         match key {
-            Key::Id(id) => self.ids.get(id),
-            Key::Text(text) => self.texts.get(*text),
+            Key::Id(id) => {
+                // Both lookups before either result is used: neither load waits for the other.
+                let head = self.ids.get(id);
+                let conversions = self.id_conversions.get(id);
+                head.map(|head| View { head, conversions })
+            }
+            Key::Text(text) => self.texts.get(*text).map(|entry| View {
+                head: &entry.head,
+                conversions: entry.conversions.as_deref(),
+            }),
         }
     }
 
-    fn get_mut(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
+    fn get_mut(&mut self, key: &Key<'_>) -> Option<(&mut Head, Place<'_>)> {
         match key {
-            Key::Id(id) => self.ids.get_mut(id),
-            Key::Text(text) => self.texts.get_mut(*text),
+            Key::Id(id) => {
+                let head = self.ids.get_mut(id)?;
+                Some((head, Place::Table(&mut self.id_conversions, *id)))
+            }
+            Key::Text(text) => {
+                let entry = self.texts.get_mut(*text)?;
+                Some((&mut entry.head, Place::Boxed(&mut entry.conversions)))
+            }
         }
     }
 
     fn purge(&mut self, cutoff_ms: i64) -> usize {
         let before = self.len();
-        self.ids.retain(|_, e| e.at_ms >= cutoff_ms);
-        self.texts.retain(|_, e| e.at_ms >= cutoff_ms);
+        self.ids.retain(|_, head| head.at_ms >= cutoff_ms);
+        if self.id_conversions.len() > 0 {
+            let ids = &self.ids;
+            self.id_conversions.retain(|id, _| ids.get(id).is_some());
+        }
+        self.texts.retain(|_, e| e.head.at_ms >= cutoff_ms);
         before - self.len()
     }
 }
 
-/// A stored click. Attributes and conversions are boxed so that the common case, a click that
-/// never converts and has no attributes, costs 32 bytes here.
-struct Entry {
+/// What every stored click has: 24 bytes, so a [`ClickId`]-keyed slot is 40.
+struct Head {
     at_ms: i64,
-    version: u64,
+    /// The click's version plus one: zero is the slot's "empty" in an `Option`.
+    stamp: NonZeroU64,
     attrs: Option<Box<Attrs>>,
+}
+
+impl Head {
+    fn version(&self) -> Version {
+        Version::new(self.stamp.get() - 1)
+    }
+
+    fn bump(&mut self) {
+        // A click is committed to at most (conversions x history) times, far below 2^64.
+        self.stamp = self.stamp.saturating_add(1);
+    }
+}
+
+/// A click with a text id: the head, and its conversions boxed so that a click that never
+/// converts costs 8 bytes for them.
+struct Entry {
+    head: Head,
     conversions: Option<Box<Conversions>>,
 }
 
@@ -145,8 +226,12 @@ struct Conversions {
     more: Option<Box<Vec<Kept>>>,
 }
 
-// 120 bytes: one 128-byte allocation with malloc's header.
+// 120 bytes: one 128-byte allocation with malloc's header, for a text-keyed click.
 const _: () = assert!(std::mem::size_of::<Conversions>() == 120);
+// The tables' slots: the `Option`s take no room of their own (`Head::stamp` is never zero,
+// `Kept::key` has spare tags).
+const _: () = assert!(std::mem::size_of::<Option<(IdKey, Head)>>() == 40);
+const _: () = assert!(std::mem::size_of::<Option<(IdKey, Conversions)>>() == 136);
 
 impl Conversions {
     fn iter(&self) -> impl Iterator<Item = &Kept> {
@@ -246,11 +331,10 @@ fn key_parts<'k>(key: &'k ConversionKey<'_>) -> (bool, &'k str) {
     }
 }
 
-impl Entry {
-    /// The current state of the conversion with `key`, read from the first bytes of its entry.
+impl View<'_> {
+    /// The current state of the conversion with `key`, read from the first bytes of its record.
     fn conversion(&self, key: &ConversionKey<'_>) -> Option<StoredConversion> {
-        self.conversions
-            .as_deref()?
+        self.conversions?
             .find(key)
             .map(|kept| kept.conversion.stored())
     }
@@ -292,51 +376,6 @@ const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 const fn folded_multiply(a: u64, b: u64) -> u64 {
     let full = (a as u128) * (b as u128);
     (full as u64) ^ ((full >> 64) as u64)
-}
-
-/// Hashes [`IdKey`]s: their low word is random, so one folded multiply with a seed suffices.
-#[derive(Clone, Copy)]
-struct IdHasherBuilder {
-    seed: u64,
-}
-
-impl Default for IdHasherBuilder {
-    fn default() -> Self {
-        Self {
-            seed: rand::random(),
-        }
-    }
-}
-
-impl BuildHasher for IdHasherBuilder {
-    type Hasher = IdHasher;
-
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher { state: self.seed }
-    }
-}
-
-struct IdHasher {
-    state: u64,
-}
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `IdKey` (it writes two u64s), but correct for any input.
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.state = folded_multiply(self.state ^ word, MIX);
-    }
-
-    fn finish(&self) -> u64 {
-        self.state
-    }
 }
 
 impl MemoryStore {
@@ -554,9 +593,9 @@ impl ClickStore for MemoryStore {
         }
         let has_attrs =
             campaign.is_some() || source.is_some() || offer.is_some() || !subs.is_empty();
-        let entry = Entry {
+        let head = Head {
             at_ms: unix_ms(at),
-            version: 0,
+            stamp: NonZeroU64::MIN,
             attrs: has_attrs.then(|| {
                 Box::new(Attrs {
                     campaign,
@@ -565,14 +604,12 @@ impl ClickStore for MemoryStore {
                     subs,
                 })
             }),
-            conversions: None,
         };
         match key {
-            Key::Id(id_key) => {
-                shard.ids.insert(id_key, entry);
-            }
+            Key::Id(id_key) => shard.ids.insert_new(id_key, head),
             Key::Text(_) => {
-                shard.texts.insert(id, entry);
+                let conversions = None;
+                shard.texts.insert(id, Entry { head, conversions });
             }
         }
         Ok(Inserted::New)
@@ -585,10 +622,10 @@ impl ClickStore for MemoryStore {
     ) -> Result<Option<StoredClick>, Self::Error> {
         let id = Key::of(click_id);
         let shard = self.shard(&id);
-        Ok(shard.get(&id).map(|entry| StoredClick {
-            version: Version::new(entry.version),
-            clicked_at: from_unix_ms(entry.at_ms),
-            conversion: entry.conversion(key),
+        Ok(shard.get(&id).map(|view| StoredClick {
+            version: view.head.version(),
+            clicked_at: from_unix_ms(view.head.at_ms),
+            conversion: view.conversion(key),
         }))
     }
 
@@ -600,17 +637,15 @@ impl ClickStore for MemoryStore {
     ) -> Result<Commit, Self::Error> {
         let id = Key::of(click_id);
         let mut shard = self.shard(&id);
-        let Some(entry) = shard.get_mut(&id) else {
+        let Some((head, mut place)) = shard.get_mut(&id) else {
             return Ok(Commit::Conflict);
         };
-        if entry.version != expected.get() {
+        if head.version() != expected {
             return Ok(Commit::Conflict);
         }
-        let count = entry.conversions.as_deref().map_or(0, Conversions::len);
-        let existing = entry
-            .conversions
-            .as_deref_mut()
-            .and_then(|all| all.find_mut(change.key()));
+        let conversions = place.get_mut();
+        let count = conversions.as_deref().map_or(0, Conversions::len);
+        let existing = conversions.and_then(|all| all.find_mut(change.key()));
         // Bounded so that one click cannot take memory (and load time: conversions are scanned)
         // without limit; refused rather than trimmed, as a full store refuses clicks.
         match (change, existing) {
@@ -622,14 +657,9 @@ impl ClickStore for MemoryStore {
             }
             (Change::Record { key, data }, None) => {
                 let kept = Kept::new(Conversion::recorded(key.clone().into_owned(), data));
-                match entry.conversions.as_deref_mut() {
+                match place.get_mut() {
                     Some(all) => all.push(kept),
-                    None => {
-                        entry.conversions = Some(Box::new(Conversions {
-                            first: kept,
-                            more: None,
-                        }));
-                    }
+                    None => place.create(kept),
                 }
             }
             (Change::Update { from, .. }, Some(kept))
@@ -647,14 +677,14 @@ impl ClickStore for MemoryStore {
             // The caller's view is stale (or it broke the contract): write nothing.
             _ => return Ok(Commit::Conflict),
         }
-        entry.version = Version::new(entry.version).next().get();
+        head.bump();
         Ok(Commit::Applied)
     }
 
     fn click(&self, click_id: &str) -> Result<Option<Click>, Self::Error> {
         let id = Key::of(click_id);
         let shard = self.shard(&id);
-        let Some(entry) = shard.get(&id) else {
+        let Some(View { head, .. }) = shard.get(&id) else {
             return Ok(None);
         };
         let id_text: Box<str> = match id {
@@ -666,13 +696,13 @@ impl ClickStore for MemoryStore {
         };
         let mut click = Click {
             id: id_text,
-            at: from_unix_ms(entry.at_ms),
+            at: from_unix_ms(head.at_ms),
             campaign: None,
             source: None,
             offer: None,
             subs: Vec::new(),
         };
-        if let Some(attrs) = &entry.attrs {
+        if let Some(attrs) = &head.attrs {
             click.campaign.clone_from(&attrs.campaign);
             click.source.clone_from(&attrs.source);
             click.offer.clone_from(&attrs.offer);
@@ -686,7 +716,7 @@ impl ClickStore for MemoryStore {
         let shard = self.shard(&id);
         Ok(shard
             .get(&id)
-            .and_then(|entry| entry.conversions.as_deref())
+            .and_then(|view| view.conversions)
             .map(|all| all.iter().map(|kept| kept.conversion.clone()).collect())
             .unwrap_or_default())
     }

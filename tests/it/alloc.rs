@@ -83,10 +83,12 @@ fn expanding_into_a_reused_buffer_allocates_nothing() {
     assert!(buf.contains("tid=9f1c2a7e%203b4d%2F4e5f"), "{buf}");
 }
 
-/// The heap a click's first conversion adds in a `MemoryStore` (its record and one history
-/// entry). Most clicks convert once: the conversion list must not reserve room for four.
+/// The heap a click's first conversion adds in a `MemoryStore`: its 136-byte slot in the
+/// conversions table (which is kept between 2/5 and 4/5 full, so 170 to 340 bytes a
+/// conversion) and one history entry. Most clicks convert once: the conversion list must not
+/// reserve room for four.
 #[test]
-fn a_recorded_conversion_costs_at_most_256_bytes() {
+fn a_recorded_conversion_costs_at_most_416_bytes() {
     let now = time::OffsetDateTime::now_utc();
     let clicks: usize = 20_000;
     let tracker = Tracker::new(MemoryStore::new(), Parser::generic()).with_log_capacity(0);
@@ -108,7 +110,7 @@ fn a_recorded_conversion_costs_at_most_256_bytes() {
     let per_conversion = info.bytes_current / i64::try_from(clicks).unwrap();
     println!("a first conversion: {per_conversion} bytes of heap");
     assert!(
-        per_conversion <= 256,
+        per_conversion <= 416,
         "a conversion costs {per_conversion} bytes"
     );
 }
