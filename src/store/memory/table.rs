@@ -104,9 +104,19 @@ impl<V> IdTable<V> {
         self.len += 1;
     }
 
-    /// Keeps only the entries `keep` says yes to. Rebuilds the table at its size: a purge
-    /// visits every entry anyway, and a rebuild cannot leave a probe chain broken.
+    /// Keeps only the entries `keep` (a pure test) says yes to. Rebuilds the table at its
+    /// size when some must go: a purge visits every entry anyway, and a rebuild cannot leave
+    /// a probe chain broken. A purge that finds nothing to drop (a full shard of live clicks)
+    /// allocates nothing.
     pub(super) fn retain(&mut self, mut keep: impl FnMut(&IdKey, &V) -> bool) {
+        if self
+            .slots
+            .iter()
+            .flatten()
+            .all(|(key, value)| keep(key, value))
+        {
+            return;
+        }
         let size = self.slots.len();
         let old = std::mem::replace(&mut self.slots, empty_slots(size));
         self.len = 0;
