@@ -983,20 +983,24 @@ const AMP_OR_HASH: u64 = 0x2727_2727_2727_2727;
 /// flags is exact; the others, and `"` and `'` (which the or-ing folds in), are checked.
 #[inline]
 fn next_delimiter(input: &[u8], mut from: usize) -> usize {
-    while from < input.len() {
-        let mut hits = zero_bytes((word_at(input, from) | FIVES) ^ AMP_OR_HASH);
+    while let Some(&bytes) = input.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(bytes);
+        let mut hits = zero_bytes((word | FIVES) ^ AMP_OR_HASH);
         while hits != 0 {
-            let at = from + (hits.trailing_zeros() / 8) as usize;
-            match input.get(at) {
-                Some(b'&' | b'#') => return at,
-                Some(_) => hits &= hits - 1,
-                // Past the end, which `word_at` fills with NUL (no delimiter).
-                None => return input.len(),
+            // The flagged byte, read from the word: bits `8k..8k+8` for a flag at `8k+7`.
+            let shift = hits.trailing_zeros() & !7;
+            if matches!((word >> shift) as u8, b'&' | b'#') {
+                return from + shift as usize / 8;
             }
+            hits &= hits - 1;
         }
         from += 8;
     }
-    input.len()
+    // The last few bytes.
+    let tail = input.get(from..).unwrap_or_default();
+    tail.iter()
+        .position(|&b| b == b'&' || b == b'#')
+        .map_or(input.len(), |at| from + at)
 }
 
 /// The `&`, `#` and `=` in the eight bytes at `at` (NUL past the end is no delimiter).
