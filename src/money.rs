@@ -254,7 +254,8 @@ impl Amount {
     /// The common payout (`12.50`, `-3`, `0,99`): at most 18 digits, so no step can overflow
     /// and none is checked. `None` for anything else, which [`Amount::parse_checked`] then
     /// reads digit by digit to say exactly what is wrong.
-    fn parse_short(bytes: &[u8]) -> Option<Self> {
+    #[inline]
+    pub(crate) fn parse_short(bytes: &[u8]) -> Option<Self> {
         let (negative, digits) = match bytes.split_first() {
             Some((b'-', rest)) => (true, rest),
             Some((b'+', rest)) => (false, rest),
@@ -387,6 +388,27 @@ pub struct ParseCurrencyError {
     input: Box<str>,
 }
 
+impl Currency {
+    /// Three ASCII letters in any case, upper-cased; `None` for anything else.
+    #[inline]
+    pub(crate) fn from_code(code: &[u8]) -> Option<Self> {
+        match *code {
+            [a, b, c]
+                if a.is_ascii_alphabetic()
+                    && b.is_ascii_alphabetic()
+                    && c.is_ascii_alphabetic() =>
+            {
+                Some(Self([
+                    a.to_ascii_uppercase(),
+                    b.to_ascii_uppercase(),
+                    c.to_ascii_uppercase(),
+                ]))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl FromStr for Currency {
     type Err = ParseCurrencyError;
 
@@ -396,16 +418,9 @@ impl FromStr for Currency {
     ///
     /// Any other text, for example `US`, `USDT`, `$`, `U$D` or `dollars`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.as_bytes() {
-            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphabetic) => Ok(Self([
-                a.to_ascii_uppercase(),
-                b.to_ascii_uppercase(),
-                c.to_ascii_uppercase(),
-            ])),
-            _ => Err(ParseCurrencyError {
-                input: s.chars().take(16).collect(),
-            }),
-        }
+        Self::from_code(s.as_bytes()).ok_or_else(|| ParseCurrencyError {
+            input: s.chars().take(16).collect(),
+        })
     }
 }
 

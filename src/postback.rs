@@ -1569,11 +1569,12 @@ fn parse_plain<'a>(
     };
     let payout = match payout {
         None => None,
-        Some(text) => Some(text.parse::<Amount>().ok()?),
+        // The common payout; anything else the general path reads (or refuses) in full.
+        Some(text) => Some(Amount::parse_short(text.as_bytes())?),
     };
     let currency = match currency {
         None => None,
-        Some(text) => Some(text.parse::<Currency>().ok()?),
+        Some(text) => Some(Currency::from_code(text.as_bytes())?),
     };
     Some(Postback {
         click_id: Cow::Borrowed(click),
