@@ -216,3 +216,64 @@ fn commit_on_a_record_that_exists_is_a_conflict() {
     assert_eq!(store.conversions("x").unwrap().len(), 1);
     assert_eq!(Version::new(7).get(), 7);
 }
+
+/// Thousands of generated ids (so every shard's tables grow several times), half of them with
+/// a conversion; a purge of the older half takes their conversions with them: a click stored
+/// again under a purged id starts with none, so its conversion is counted, not called a
+/// duplicate of one the store forgot.
+#[test]
+fn many_generated_ids_keep_their_conversions_through_growth_and_purges() {
+    let store = MemoryStore::new().with_retention(Duration::from_secs(60));
+    let ids: Vec<(ClickId, OffsetDateTime)> = (0..4000u64)
+        .map(|n| {
+            let clicked = at(if n % 2 == 0 { 0 } else { 100 });
+            let ms = u64::try_from(clicked.unix_timestamp()).unwrap() * 1000;
+            (
+                ClickId::from_parts(ms, u128::from(n) * 0x9e37_79b9_7f4a_7c15),
+                clicked,
+            )
+        })
+        .collect();
+    let record = |clicked: OffsetDateTime| Change::Record {
+        key: ConversionKey::Transaction("tx-1".into()),
+        data: ConversionData {
+            state: ConversionState::Approved,
+            payout: None,
+            currency: None,
+            status: None,
+            at: clicked,
+        },
+    };
+    let key = ConversionKey::Transaction("tx-1".into());
+    for (n, (id, clicked)) in ids.iter().enumerate() {
+        assert_eq!(store.insert(Click::from_id(*id)).unwrap(), Inserted::New);
+        if n % 4 < 2 {
+            let text = id.to_string();
+            let v = store.load(&text, &key).unwrap().unwrap().version;
+            let applied = store.commit(&text, v, &record(*clicked)).unwrap();
+            assert_eq!(applied, postback::store::Commit::Applied);
+        }
+    }
+    let converted = |n: usize, id: &ClickId| {
+        store
+            .load(&id.to_string(), &key)
+            .unwrap()
+            .map(|loaded| loaded.conversion.is_some())
+            .ok_or(n)
+    };
+    for (n, (id, _)) in ids.iter().enumerate() {
+        assert_eq!(converted(n, id), Ok(n % 4 < 2), "click {n}");
+    }
+    assert_eq!(store.purge_expired(at(120)), 2000);
+    for (n, (id, _)) in ids.iter().enumerate() {
+        if n % 2 == 0 {
+            assert_eq!(converted(n, id), Err(n), "click {n} was purged");
+            assert_eq!(store.insert(Click::from_id(*id)).unwrap(), Inserted::New);
+            assert_eq!(converted(n, id), Ok(false), "click {n} is new again");
+            assert!(store.conversions(&id.to_string()).unwrap().is_empty());
+        } else {
+            assert_eq!(converted(n, id), Ok(n % 4 < 2), "click {n} was kept");
+        }
+    }
+    assert_eq!(store.len(), 4000);
+}
