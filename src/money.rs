@@ -91,7 +91,22 @@ impl Amount {
 
     /// The value scaled to [`Amount::MAX_SCALE`] digits, which always fits an `i128`.
     fn widened(self) -> i128 {
-        i128::from(self.units) * 10_i128.pow(u32::from(Self::MAX_SCALE - self.scale))
+        /// `10^n` for every `n` a scale difference can be: a lookup, where `pow` multiplies in
+        /// a loop (a duplicate check compares two payouts on every retried postback).
+        const POWERS: [i128; Amount::MAX_SCALE as usize + 1] = {
+            let mut powers = [1i128; Amount::MAX_SCALE as usize + 1];
+            let mut n = 1;
+            while n < powers.len() {
+                powers[n] = powers[n - 1] * 10;
+                n += 1;
+            }
+            powers
+        };
+        let factor = POWERS
+            .get(usize::from(Self::MAX_SCALE.saturating_sub(self.scale)))
+            .copied()
+            .unwrap_or(1);
+        i128::from(self.units) * factor
     }
 
     /// The same value with trailing fractional zeros removed, so equal values hash equally.
@@ -107,6 +122,10 @@ impl Amount {
 
 impl PartialEq for Amount {
     fn eq(&self, other: &Self) -> bool {
+        // The common case, two amounts written alike, needs no widening.
+        if self.scale == other.scale {
+            return self.units == other.units;
+        }
         self.widened() == other.widened()
     }
 }
@@ -121,6 +140,9 @@ impl PartialOrd for Amount {
 
 impl Ord for Amount {
     fn cmp(&self, other: &Self) -> Ordering {
+        if self.scale == other.scale {
+            return self.units.cmp(&other.units);
+        }
         self.widened().cmp(&other.widened())
     }
 }

@@ -144,13 +144,22 @@ proptest! {
     }
 
     #[test]
-    fn amount_order_matches_exact_rational_order(a in -1_000_000i64..1_000_000, sa in 0u8..6, b in -1_000_000i64..1_000_000, sb in 0u8..6) {
+    fn amount_order_matches_exact_rational_order(
+        a in prop_oneof![-1_000_000i64..1_000_000, any::<i64>()],
+        sa in 0u8..=Amount::MAX_SCALE,
+        b in prop_oneof![-1_000_000i64..1_000_000, any::<i64>()],
+        sb in 0u8..=Amount::MAX_SCALE,
+        same_scale in any::<bool>(),
+    ) {
+        // Half the pairs share a scale, the common case that compares without widening.
+        let sb = if same_scale { sa } else { sb };
         let x = Amount::new(a, sa).unwrap();
         let y = Amount::new(b, sb).unwrap();
         // a / 10^sa vs b / 10^sb, cross-multiplied in i128
         let lhs = i128::from(a) * 10i128.pow(u32::from(sb));
         let rhs = i128::from(b) * 10i128.pow(u32::from(sa));
         prop_assert_eq!(x.cmp(&y), lhs.cmp(&rhs));
+        prop_assert_eq!(x == y, lhs == rhs);
     }
 }
 
