@@ -978,6 +978,60 @@ fn word_at(input: &[u8], at: usize) -> u64 {
 const FIVES: u64 = 0x0505_0505_0505_0505;
 const AMP_OR_HASH: u64 = 0x2727_2727_2727_2727;
 
+/// For the fast path: where the value at `from` ends (as [`next_delimiter`]), and whether it
+/// is plain: no byte that needs decoding (`%`, `+`), trimming (whitespace), a UTF-8 check
+/// (non-ASCII) or a look for macros (`{ [ ! < $ #`). It also refuses `"` and control bytes,
+/// which only sends those rare values down the general path. The test runs on the words the
+/// search reads anyway, with the bytes past the value's end masked out.
+#[inline]
+fn value_end(input: &[u8], mut from: usize) -> (usize, bool) {
+    /// Bit 7 set in some byte when `word` holds a byte that is not plain: below `&` (control
+    /// bytes, space, `! " # $ %`), DEL, non-ASCII, `+`, `<`, `[` or `{`. Or-ing `0x20` folds
+    /// `[` into `{` (and the control bytes `0x0b`, `0x1c` into `+`, `<`). A false alarm can
+    /// only sit above a byte that is not plain, so masking the bytes past the end is exact.
+    #[inline(always)]
+    #[expect(
+        clippy::inline_always,
+        reason = "the fast path's inner loop, with its constants kept in registers"
+    )]
+    const fn unplain(word: u64) -> u64 {
+        let folded = word | 0x2020_2020_2020_2020;
+        ((word.wrapping_sub(0x26 * LOW_BITS) | word) & HIGH_BITS)
+            | zero_bytes(word ^ (0x7f * LOW_BITS))
+            | zero_bytes(folded ^ (0x7b * LOW_BITS))
+            | zero_bytes(folded ^ (0x2b * LOW_BITS))
+            | zero_bytes(folded ^ (0x3c * LOW_BITS))
+    }
+    let mut bad = 0;
+    while let Some(&bytes) = input.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(bytes);
+        let mut hits = zero_bytes((word | FIVES) ^ AMP_OR_HASH);
+        while hits != 0 {
+            let shift = hits.trailing_zeros() & !7;
+            if matches!((word >> shift) as u8, b'&' | b'#') {
+                let before = (1u64 << shift) - 1;
+                return (
+                    from + shift as usize / 8,
+                    (bad | (unplain(word) & before)) == 0,
+                );
+            }
+            hits &= hits - 1;
+        }
+        bad |= unplain(word);
+        from += 8;
+    }
+    // The last few bytes, one at a time.
+    let tail = input.get(from..).unwrap_or_default();
+    let len = tail
+        .iter()
+        .position(|&b| b == b'&' || b == b'#')
+        .unwrap_or(tail.len());
+    let value = tail.get(..len).unwrap_or_default();
+    let slow = class::ENC | class::WIDE | class::SPACE | class::MACRO | class::CTRL;
+    let plain = bad == 0 && flags_of(value) & slow == 0 && !value.contains(&b'"');
+    (from + len, plain)
+}
+
 /// For the fast path: the first `&` or `#` at or after `from`, or `input.len()`. A small loop
 /// of its own, so that its constants stay in registers. The lowest byte [`zero_bytes`]
 /// flags is exact; the others, and `"` and `'` (which the or-ing folds in), are checked.
@@ -1515,17 +1569,24 @@ fn parse_plain<'a>(
         if segments > limits.params {
             return None;
         }
-        let open = field_at(names, input, at).ok()?;
-        let end = next_delimiter(input, open.map_or(at, |(_, from)| from));
-        if let Some((field, from)) = open {
-            // A field sent twice: the general path settles whether the values conflict.
-            let bit = 1u8 << field;
-            if seen & bit != 0 {
-                return None;
+        let end = match field_at(names, input, at).ok()? {
+            Some((field, from)) => {
+                // A field sent twice: the general path settles whether the values conflict.
+                let bit = 1u8 << field;
+                if seen & bit != 0 {
+                    return None;
+                }
+                seen |= bit;
+                // Plain: nothing to decode, trim, check as UTF-8 or suspect as a macro.
+                let (end, plain) = value_end(input, from);
+                if !plain {
+                    return None;
+                }
+                *ranges.get_mut(field)? = (from, end);
+                end
             }
-            seen |= bit;
-            *ranges.get_mut(field)? = (from, end);
-        }
+            None => next_delimiter(input, at),
+        };
         if input.get(end) != Some(&b'&') {
             break;
         }
@@ -1537,11 +1598,8 @@ fn parse_plain<'a>(
             continue;
         }
         let value = input.get(from..to)?;
-        // Plain: nothing to decode, trim, check as UTF-8 or suspect as a macro. (A byte
-        // table beats an eight-byte test here: that needs a dozen 64-bit constants a word.)
         // Placeholder words are unexpanded macros: the general path reports them.
-        let slow = class::ENC | class::WIDE | class::SPACE | class::MACRO | class::CTRL;
-        if flags_of(value) & slow != 0 || value == b"REPLACE" || value == b"OPTIONAL" {
+        if value == b"REPLACE" || value == b"OPTIONAL" {
             return None;
         }
         if !value.is_empty() {

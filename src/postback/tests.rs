@@ -1,6 +1,9 @@
 //! Unit tests of the private helpers: macro finding, decoding, query location.
 
-use super::{Segment, Shape, decode, find_macro, for_each_segment, query_start, still_encoded};
+use super::{
+    Segment, Shape, class, decode, find_macro, flags_of, for_each_segment, next_delimiter,
+    query_start, still_encoded, value_end,
+};
 
 #[test]
 fn finds_every_dialect() {
@@ -123,6 +126,23 @@ proptest::proptest! {
         }
         let parser = super::Parser::generic();
         proptest::prop_assert_eq!(parser.parse_bytes(input.as_bytes()), parser.parse(&input));
+    }
+
+    /// The fast path's word-at-a-time value scan ends where a byte-by-byte one does, and calls
+    /// a value plain exactly when the byte classes do (refusing `"` as well).
+    #[test]
+    fn value_end_agrees_with_a_byte_by_byte_scan(
+        input in proptest::collection::vec(proptest::prop_oneof![8 => 0x21u8..0x7f, 1 => proptest::num::u8::ANY, 1 => proptest::sample::select(b"&#\"'%+{[<!$ ".to_vec())], 0..40),
+        from in 0usize..40,
+    ) {
+        let from = from.min(input.len());
+        let rest = &input[from..];
+        let len = rest.iter().position(|&b| b == b'&' || b == b'#').unwrap_or(rest.len());
+        let value = &rest[..len];
+        let slow = class::ENC | class::WIDE | class::SPACE | class::MACRO | class::CTRL;
+        let plain = flags_of(value) & slow == 0 && !value.contains(&b'"');
+        proptest::prop_assert_eq!(value_end(&input, from), (from + len, plain));
+        proptest::prop_assert_eq!(next_delimiter(&input, from), from + len);
     }
 
     /// The word-at-a-time search finds the first byte of the set, as a plain search does.
