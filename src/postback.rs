@@ -1666,8 +1666,17 @@ fn field_at(
     let Some(&first) = input.get(at) else {
         return Ok(None);
     };
-    let candidates = names.starting_with(first);
-    if candidates.is_empty() {
+    let lead = names.leads[usize::from(first)];
+    let word = word_at(input, at);
+    // The common key: the first name with its first byte (`name=` in one compare)…
+    if word & lead.mask == lead.word && lead.word != 0 {
+        return Ok(Some((
+            usize::from(lead.field),
+            at + usize::from(lead.len) + 1,
+        )));
+    }
+    // …or one that begins with a byte no name does.
+    if !lead.any {
         // Decoding and trimming could only turn the key into a name through its first byte.
         let escapes = class::ENC | class::SPACE | class::WIDE;
         return if class::TABLE[usize::from(first)] & escapes == 0 {
@@ -1676,8 +1685,7 @@ fn field_at(
             Err(GeneralPath)
         };
     }
-    let word = word_at(input, at);
-    for name in candidates {
+    for name in names.starting_with(first) {
         let len = name.bytes.len();
         if word & name.mask == name.word
             && (len < 8

@@ -206,6 +206,24 @@ pub(crate) struct Index {
     by_first: Box<[(u32, u32); 256]>,
     /// What the empty name means, if the profile lists one.
     empty: Option<Slot>,
+    /// Per first byte, the first name that begins with it, inline: the common key is one of
+    /// these or begins with a byte no name does, and either is settled with one load.
+    leads: Box<[Lead; 256]>,
+}
+
+/// A name of up to seven bytes that is a field's parameter, as [`Index::leads`] keeps it.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Lead {
+    /// `name=` (little-endian), zero past its end; zero when no such name begins with the byte.
+    pub(crate) word: u64,
+    /// The bytes of an input word that `word` is compared with.
+    pub(crate) mask: u64,
+    /// The field's index in [`crate::postback::Field::ALL`].
+    pub(crate) field: u8,
+    /// The name's length.
+    pub(crate) len: u8,
+    /// Whether any name begins with the byte (this one or a longer, mapping or JSON one).
+    pub(crate) any: bool,
 }
 
 /// A name, with its first eight bytes as one word for the fast path's compare.
@@ -223,8 +241,9 @@ pub(crate) struct Name {
 /// every segment.
 #[derive(Clone, Copy)]
 pub(crate) struct Names<'i> {
-    names: &'i [Name],
+    all: &'i [Name],
     by_first: &'i [(u32, u32); 256],
+    pub(crate) leads: &'i [Lead; 256],
 }
 
 impl<'i> Names<'i> {
@@ -232,7 +251,7 @@ impl<'i> Names<'i> {
     #[inline]
     pub(crate) fn starting_with(self, byte: u8) -> &'i [Name] {
         let (from, to) = self.by_first[usize::from(byte)];
-        self.names
+        self.all
             .get(from as usize..to as usize)
             .unwrap_or_default()
     }
@@ -271,10 +290,21 @@ impl Index {
             .collect();
         names.sort_by_key(|name| name.word as u8);
         let mut by_first = Box::new([(0u32, 0u32); 256]);
+        let mut leads = Box::new([Lead::default(); 256]);
         for (i, name) in (0u32..).zip(&names) {
-            let range = &mut by_first[usize::from(name.word as u8)];
+            let first = usize::from(name.word as u8);
+            let range = &mut by_first[first];
             if range.0 == range.1 {
                 *range = (i, i);
+                // The first name with this first byte, as the full list would find it first.
+                let lead = &mut leads[first];
+                lead.any = true;
+                if let (Slot::Field(field, _), Ok(len @ 0..8)) =
+                    (name.slot, u8::try_from(name.bytes.len()))
+                {
+                    (lead.word, lead.mask, lead.field, lead.len) =
+                        (name.word, name.mask, field, len);
+                }
             }
             range.1 = i + 1;
         }
@@ -284,14 +314,16 @@ impl Index {
             names: names.into_boxed_slice(),
             by_first,
             empty,
+            leads,
         }
     }
 
     /// The names, for a loop over many keys.
     pub(crate) fn names(&self) -> Names<'_> {
         Names {
-            names: &self.names,
+            all: &self.names,
             by_first: &self.by_first,
+            leads: &self.leads,
         }
     }
 
