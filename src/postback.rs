@@ -955,6 +955,18 @@ fn find_any<const N: usize>(hay: &[u8], set: [u8; N]) -> usize {
         .map_or(hay.len(), |at| base + at)
 }
 
+/// The eight bytes at `at` as one little-endian word, if all eight are in `input`: one
+/// bounds check (a range of known length), where `get(at..)` and `first_chunk` make two.
+#[inline(always)]
+#[expect(
+    clippy::inline_always,
+    reason = "the fast path's inner loops read every word through it"
+)]
+fn whole_word_at(input: &[u8], at: usize) -> Option<u64> {
+    let bytes: [u8; 8] = input.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
 /// The eight bytes at `at` as one little-endian word, NUL past the end of `input`.
 #[inline(always)]
 #[expect(
@@ -962,6 +974,9 @@ fn find_any<const N: usize>(hay: &[u8], set: [u8; N]) -> usize {
     reason = "the fast path's inner loop: measured 7% fewer instructions inlined"
 )]
 fn word_at(input: &[u8], at: usize) -> u64 {
+    if let Some(word) = whole_word_at(input, at) {
+        return word;
+    }
     let rest = input.get(at..).unwrap_or_default();
     match rest.first_chunk::<8>() {
         Some(chunk) => u64::from_le_bytes(*chunk),
@@ -1003,8 +1018,7 @@ fn value_end(input: &[u8], mut from: usize) -> (usize, bool) {
             | zero_bytes(folded ^ (0x3c * LOW_BITS))
     }
     let mut bad = 0;
-    while let Some(&bytes) = input.get(from..).and_then(<[u8]>::first_chunk::<8>) {
-        let word = u64::from_le_bytes(bytes);
+    while let Some(word) = whole_word_at(input, from) {
         let mut hits = zero_bytes((word | FIVES) ^ AMP_OR_HASH);
         while hits != 0 {
             let shift = hits.trailing_zeros() & !7;
@@ -1037,8 +1051,7 @@ fn value_end(input: &[u8], mut from: usize) -> (usize, bool) {
 /// flags is exact; the others, and `"` and `'` (which the or-ing folds in), are checked.
 #[inline]
 fn next_delimiter(input: &[u8], mut from: usize) -> usize {
-    while let Some(&bytes) = input.get(from..).and_then(<[u8]>::first_chunk::<8>) {
-        let word = u64::from_le_bytes(bytes);
+    while let Some(word) = whole_word_at(input, from) {
         let mut hits = zero_bytes((word | FIVES) ^ AMP_OR_HASH);
         while hits != 0 {
             // The flagged byte, read from the word: bits `8k..8k+8` for a flag at `8k+7`.

@@ -251,9 +251,7 @@ impl<'i> Names<'i> {
     #[inline]
     pub(crate) fn starting_with(self, byte: u8) -> &'i [Name] {
         let (from, to) = self.by_first[usize::from(byte)];
-        self.all
-            .get(from as usize..to as usize)
-            .unwrap_or_default()
+        self.all.get(from as usize..to as usize).unwrap_or_default()
     }
 }
 
