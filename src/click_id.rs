@@ -187,18 +187,16 @@ impl ClickId {
         // The hot path of every postback lookup: three 64-bit accumulators (6, 10 and 10
         // digits) instead of one 128-bit one, and one validity test at the end (an invalid
         // byte decodes to 0xff, whose top bits no digit has).
-        let word = |digits: &[u8]| {
-            digits.iter().fold((0u64, 0u8), |(value, seen), &byte| {
-                let digit = DECODE[usize::from(byte)];
-                (value << 5 | u64::from(digit & 31), seen | digit)
-            })
-        };
+        // Fixed-size arrays: the loops unroll with no bounds checks.
         let (high, mid, low) = match text.split_first_chunk::<6>() {
-            Some((high, rest)) => (
-                word(high),
-                word(rest.get(..10).unwrap_or_default()),
-                word(rest.get(10..).unwrap_or_default()),
-            ),
+            Some((high, rest)) => match rest.split_first_chunk::<10>() {
+                Some((mid, low)) => (
+                    decode_digits(high),
+                    decode_digits(mid),
+                    low.first_chunk::<10>().map_or((0, INVALID), decode_digits),
+                ),
+                None => ((0, INVALID), (0, 0), (0, 0)),
+            },
             None => ((0, INVALID), (0, 0), (0, 0)),
         };
         if let Some(&byte) = text.first()
@@ -218,6 +216,16 @@ impl ClickId {
             u128::from(high.0) << 100 | u128::from(mid.0) << 50 | u128::from(low.0),
         ))
     }
+}
+
+/// `N` base32 digits as one number, and the or of their decoded bytes (bits above 31 set when
+/// one was not a digit).
+#[inline]
+fn decode_digits<const N: usize>(digits: &[u8; N]) -> (u64, u8) {
+    digits.iter().fold((0u64, 0u8), |(value, seen), &byte| {
+        let digit = DECODE[usize::from(byte)];
+        (value << 5 | u64::from(digit & 31), seen | digit)
+    })
 }
 
 impl fmt::Display for ClickId {

@@ -1612,7 +1612,10 @@ fn parse_plain<'a>(
         }
         let value = input.get(from..to)?;
         // Placeholder words are unexpanded macros: the general path reports them.
-        if value == b"REPLACE" || value == b"OPTIONAL" {
+        // Fixed-size compares, where slices of a length known only at run time call memcmp.
+        let placeholder = (value.len() == 7 && value.first_chunk::<7>() == Some(b"REPLACE"))
+            || (value.len() == 8 && value.first_chunk::<8>() == Some(b"OPTIONAL"));
+        if placeholder {
             return None;
         }
         if !value.is_empty() {
