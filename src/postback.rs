@@ -977,15 +977,12 @@ fn word_at(input: &[u8], at: usize) -> u64 {
     if let Some(word) = whole_word_at(input, at) {
         return word;
     }
+    // Fewer than eight bytes left: shifts rather than a copy into a buffer, which would cost
+    // a `memcpy` call.
     let rest = input.get(at..).unwrap_or_default();
-    match rest.first_chunk::<8>() {
-        Some(chunk) => u64::from_le_bytes(*chunk),
-        // Shifts rather than a copy into a buffer, which would cost a `memcpy` call.
-        None => rest
-            .iter()
-            .rev()
-            .fold(0, |word, &byte| (word << 8) | u64::from(byte)),
-    }
+    rest.iter()
+        .rev()
+        .fold(0, |word, &byte| (word << 8) | u64::from(byte))
 }
 
 /// Or-ing `0x05` into `&` or `#` makes `0x27` (as it does for `"` and `'`, which the scans

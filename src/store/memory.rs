@@ -149,6 +149,14 @@ impl Shard {
         }
     }
 
+    /// Whether the click is stored (its conversions need not be looked at).
+    fn contains(&self, key: &Key<'_>) -> bool {
+        match key {
+            Key::Id(id) => self.ids.get(id).is_some(),
+            Key::Text(text) => self.texts.contains_key(*text),
+        }
+    }
+
     fn get_mut(&mut self, key: &Key<'_>) -> Option<(&mut Head, Place<'_>)> {
         match key {
             Key::Id(id) => {
@@ -475,9 +483,9 @@ impl MemoryStore {
     }
 
     fn shard(&self, key: &Key<'_>) -> MutexGuard<'_, Shard> {
-        // Pick the shard from other bits than the maps use (they take the low bits for the
-        // bucket and the top 7 for the tag), so keys in one shard still spread in its map. The
-        // seed keeps a sender of chosen ids from aiming them all at one shard, which would fill
+        // Pick the shard from other bits (and another mix) than the tables use for the slot
+        // (the low bits of their own seeded hash), so keys in one shard still spread in its
+        // tables. The seed keeps a sender of chosen ids from aiming them all at one shard, which would fill
         // it (and refuse its clicks) at 1/shards of the capacity.
         let hash = match key {
             Key::Id(id) => folded_multiply(
@@ -508,8 +516,10 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-/// A panic while a shard was locked cannot leave a map half-updated in a way that breaks the
-/// counting rules (every write is one map operation), so a poisoned lock is still used.
+/// A panic while a shard was locked cannot leave a shard half-updated in a way that breaks the
+/// counting rules: nothing in a write can panic once it starts (a commit's record is built
+/// before it is put in a table, and the version bump after it cannot fail), so a poisoned
+/// lock is still used.
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -580,7 +590,7 @@ impl ClickStore for MemoryStore {
         } = click;
         let key = Key::of(&id);
         let mut shard = self.shard(&key);
-        if shard.get(&key).is_some() {
+        if shard.contains(&key) {
             return Ok(Inserted::AlreadyExists);
         }
         if shard.len() >= self.shard_capacity {
