@@ -67,9 +67,9 @@ const START_MS: u64 = 1_732_406_400_000;
 /// distinct ids).
 const SPREAD: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
 /// Heap per stored click with one conversion, at most: 128 for the click (the worst fill level
-/// of its table) and 416 for the conversion (its 136-byte slot at the conversions table's
+/// of its table) and 352 for the conversion (its 104-byte slot at the conversions table's
 /// lowest fill, and its history entry), both asserted by `tests/it/alloc.rs`.
-const BYTES_PER_CONVERTED_CLICK: usize = 128 + 416;
+const BYTES_PER_CONVERTED_CLICK: usize = 128 + 352;
 
 /// One day's numbers of postbacks, by kind.
 #[derive(Debug, Clone, Copy)]

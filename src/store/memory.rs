@@ -20,10 +20,11 @@
 //!
 //! A bare click costs one 40-byte slot (key, time, version, boxed attributes); tables are kept
 //! between 2/5 and 4/5 full, so 50 to 100 bytes per click. A click's first conversion costs a
-//! 136-byte slot in the conversions table (170 to 340 bytes with the fill) and its history
+//! 104-byte slot in the conversions table (130 to 260 bytes with the fill) and its history
 //! entry. `cargo test --release --all-features --test it alloc -- --nocapture` measures both
 //! (README quotes them).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -34,10 +35,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{
-    Change, Click, ClickStore, Commit, Conversion, ConversionKey, Inserted, StoredClick,
-    StoredConversion, Version,
+    Change, Click, ClickStore, Commit, Conversion, ConversionData, ConversionKey, HistoryEntry,
+    Inserted, StoredClick, StoredConversion, Version,
 };
 use crate::click_id::ClickId;
+use crate::money::{Amount, Currency};
+use crate::status::ConversionState;
 
 mod table;
 
@@ -58,7 +61,7 @@ use table::IdTable;
 ///   refused with an error (the tracker answers 503), never trimmed. So a sender that floods one
 ///   click with made-up transaction ids or payout changes cannot grow it without bound.
 /// - **Ids**: ids of [`ClickId`]'s shape are matched in either case; all others exactly.
-/// - **Memory**: see the module docs; 50–100 bytes of heap per bare click, and about 230–400
+/// - **Memory**: see the module docs; 50–100 bytes of heap per bare click, and about 210–340
 ///   more for its first conversion (record and history entry).
 ///
 /// The store reads no clock: retention is measured against the time given to
@@ -220,7 +223,7 @@ struct Attrs {
 /// allocation: at a million clicks every pointer followed is a cache miss, about 100 ns.
 ///
 /// `repr(C)` keeps what a load reads (the first conversion's key, state, currency and payout)
-/// in the record's first 48 bytes; `more` is read only when the first conversion is not the
+/// in the record's first 56 bytes; `more` is read only when the first conversion is not the
 /// one wanted, and is boxed to keep the record small. (Aligning the record to a cache line
 /// was tried: glibc's aligned allocations cost more throughput and memory under load than
 /// the saved line fetch gained.)
@@ -234,12 +237,12 @@ struct Conversions {
     more: Option<Box<Vec<Kept>>>,
 }
 
-// 120 bytes: one 128-byte allocation with malloc's header, for a text-keyed click.
-const _: () = assert!(std::mem::size_of::<Conversions>() == 120);
+// 88 bytes: one 96-byte allocation with malloc's header, for a text-keyed click.
+const _: () = assert!(std::mem::size_of::<Conversions>() == 88);
 // The tables' slots: the `Option`s take no room of their own (`Head::stamp` is never zero,
 // `Kept::key` has spare tags).
 const _: () = assert!(std::mem::size_of::<Option<(IdKey, Head)>>() == 40);
-const _: () = assert!(std::mem::size_of::<Option<(IdKey, Conversions)>>() == 136);
+const _: () = assert!(std::mem::size_of::<Option<(IdKey, Conversions)>>() == 104);
 
 impl Conversions {
     fn iter(&self) -> impl Iterator<Item = &Kept> {
@@ -275,18 +278,43 @@ impl Conversions {
     }
 }
 
-/// A conversion, with its key inline (when short) so that finding it reads nothing else.
+/// A conversion as the store keeps it: its key inline when short, so that finding it reads
+/// nothing else, then what a load reports, then its history. The public [`Conversion`] (which
+/// keeps the key as a `ConversionKey`, 32 bytes) is built from it only when asked for.
 #[repr(C)]
 struct Kept {
     key: InlineKey,
-    conversion: Conversion,
+    state: ConversionState,
+    currency: Option<Currency>,
+    payout: Option<Amount>,
+    history: Vec<HistoryEntry>,
 }
 
 impl Kept {
-    fn new(conversion: Conversion) -> Self {
+    /// A conversion recorded by `data`, with it as its first history entry.
+    fn recorded(key: &ConversionKey<'_>, data: &ConversionData<'_>) -> Self {
         Self {
-            key: InlineKey::of(&conversion.key),
-            conversion,
+            key: InlineKey::of(key),
+            state: data.state,
+            currency: data.currency,
+            payout: data.payout,
+            history: vec![HistoryEntry::from(data)],
+        }
+    }
+
+    /// Applies an update: the new state, payout and currency, appended to the history.
+    fn apply(&mut self, data: &ConversionData<'_>) {
+        self.state = data.state;
+        self.payout = data.payout;
+        self.currency = data.currency;
+        self.history.push(HistoryEntry::from(data));
+    }
+
+    fn stored(&self) -> StoredConversion {
+        StoredConversion {
+            state: self.state,
+            payout: self.payout,
+            currency: self.currency,
         }
     }
 
@@ -298,7 +326,31 @@ impl Kept {
                     && usize::from(*len) == text.len()
                     && bytes.get(..text.len()) == Some(text.as_bytes())
             }
-            InlineKey::Long => self.conversion.key == *key,
+            InlineKey::Long(own) => **own == *key,
+        }
+    }
+
+    /// The public view, for [`ClickStore::conversions`].
+    fn to_conversion(&self) -> Conversion {
+        let key = match &self.key {
+            InlineKey::Short { event, len, bytes } => {
+                let bytes = bytes.get(..usize::from(*len)).unwrap_or_default();
+                // Lossless: the bytes are a whole key text, copied from a `str`.
+                let text = Cow::Owned(String::from_utf8_lossy(bytes).into_owned());
+                if *event {
+                    ConversionKey::Event(text)
+                } else {
+                    ConversionKey::Transaction(text)
+                }
+            }
+            InlineKey::Long(own) => (**own).clone(),
+        };
+        Conversion {
+            state: self.state,
+            currency: self.currency,
+            payout: self.payout,
+            key,
+            history: self.history.clone(),
         }
     }
 }
@@ -313,8 +365,8 @@ enum InlineKey {
         len: u8,
         bytes: [u8; INLINE_KEY],
     },
-    /// Longer: compare the conversion's own key.
-    Long,
+    /// Longer: boxed.
+    Long(Box<ConversionKey<'static>>),
 }
 
 impl InlineKey {
@@ -326,7 +378,7 @@ impl InlineKey {
                 slot.copy_from_slice(text.as_bytes());
                 Self::Short { event, len, bytes }
             }
-            _ => Self::Long,
+            _ => Self::Long(Box::new(key.clone().into_owned())),
         }
     }
 }
@@ -342,9 +394,7 @@ fn key_parts<'k>(key: &'k ConversionKey<'_>) -> (bool, &'k str) {
 impl View<'_> {
     /// The current state of the conversion with `key`, read from the first bytes of its record.
     fn conversion(&self, key: &ConversionKey<'_>) -> Option<StoredConversion> {
-        self.conversions?
-            .find(key)
-            .map(|kept| kept.conversion.stored())
+        self.conversions?.find(key).map(Kept::stored)
     }
 }
 
@@ -666,23 +716,23 @@ impl ClickStore for MemoryStore {
                 });
             }
             (Change::Record { key, data }, None) => {
-                let kept = Kept::new(Conversion::recorded(key.clone().into_owned(), data));
+                let kept = Kept::recorded(key, data);
                 match place.get_mut() {
                     Some(all) => all.push(kept),
                     None => place.create(kept),
                 }
             }
             (Change::Update { from, .. }, Some(kept))
-                if kept.conversion.state == *from
-                    && kept.conversion.history.len() >= Self::MAX_HISTORY_PER_CONVERSION =>
+                if kept.state == *from
+                    && kept.history.len() >= Self::MAX_HISTORY_PER_CONVERSION =>
             {
                 return Err(MemoryStoreError::TooManyChanges {
                     click_id: click_id.into(),
                     limit: Self::MAX_HISTORY_PER_CONVERSION,
                 });
             }
-            (Change::Update { from, data, .. }, Some(kept)) if kept.conversion.state == *from => {
-                kept.conversion.apply(data);
+            (Change::Update { from, data, .. }, Some(kept)) if kept.state == *from => {
+                kept.apply(data);
             }
             // The caller's view is stale (or it broke the contract): write nothing.
             _ => return Ok(Commit::Conflict),
@@ -727,7 +777,7 @@ impl ClickStore for MemoryStore {
         Ok(shard
             .get(&id)
             .and_then(|view| view.conversions)
-            .map(|all| all.iter().map(|kept| kept.conversion.clone()).collect())
+            .map(|all| all.iter().map(Kept::to_conversion).collect())
             .unwrap_or_default())
     }
 }

@@ -277,3 +277,70 @@ fn many_generated_ids_keep_their_conversions_through_growth_and_purges() {
     }
     assert_eq!(store.len(), 4000);
 }
+
+/// Keys of every kind come back exactly from `conversions`: short and long transaction ids
+/// (the store keeps up to 22 bytes inline and boxes longer ones), events, the default, and
+/// text that is not ASCII.
+#[test]
+fn conversion_keys_round_trip_whatever_their_length() {
+    let store = MemoryStore::new();
+    let id = ClickId::from_parts(1_732_435_200_000, 7);
+    let text = id.to_string();
+    assert_eq!(store.insert(Click::from_id(id)).unwrap(), Inserted::New);
+    let keys = [
+        ConversionKey::Transaction("TX-1".into()),
+        ConversionKey::Transaction("exactly-22-bytes-long!".into()),
+        ConversionKey::Transaction("a-transaction-id-of-forty-bytes-or-so-ok".into()),
+        ConversionKey::Event("café-ü".into()),
+        ConversionKey::Event("ünïcödé-event-name-longer-than-22".into()),
+        ConversionKey::DEFAULT,
+    ];
+    for (n, key) in keys.iter().enumerate() {
+        let v = store.load(&text, key).unwrap().unwrap().version;
+        let change = Change::Record {
+            key: key.clone(),
+            data: ConversionData {
+                state: ConversionState::Pending,
+                payout: None,
+                currency: None,
+                status: Some("new"),
+                at: at(i64::try_from(n).unwrap()),
+            },
+        };
+        assert_eq!(
+            store.commit(&text, v, &change).unwrap(),
+            postback::store::Commit::Applied
+        );
+    }
+    let stored: Vec<ConversionKey<'static>> = store
+        .conversions(&text)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    assert_eq!(stored, keys);
+    for key in &keys {
+        let loaded = store.load(&text, key).unwrap().unwrap();
+        assert_eq!(
+            loaded.conversion.map(|c| c.state),
+            Some(ConversionState::Pending),
+            "{key}"
+        );
+    }
+    // A key that differs only in kind or length is another conversion.
+    for other in [
+        ConversionKey::Event("TX-1".into()),
+        ConversionKey::Transaction("TX-".into()),
+        ConversionKey::Transaction("a-transaction-id-of-forty-bytes-or-so-ok!".into()),
+    ] {
+        assert!(
+            store
+                .load(&text, &other)
+                .unwrap()
+                .unwrap()
+                .conversion
+                .is_none(),
+            "{other}"
+        );
+    }
+}
