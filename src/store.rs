@@ -593,6 +593,18 @@ pub trait ClickStore: Send + Sync {
     ///
     /// A backend failure. An unknown id gives an empty list.
     fn conversions(&self, click_id: &str) -> Result<Vec<Conversion>, Self::Error>;
+
+    /// A hint that [`load`](Self::load) will soon be asked for `click_id`. A store that keeps
+    /// clicks in memory can start moving the click's record into the CPU cache, so that the
+    /// load does not wait for memory; [`Tracker`](crate::Tracker) calls it as soon as the
+    /// parser meets the click id, and parses the rest of the postback meanwhile.
+    ///
+    /// It may be given an id that is not stored, or not valid at all. It must not change what
+    /// any other method sees, must not fail and must return at once. The default does nothing,
+    /// which is right for a store across a network.
+    fn prefetch(&self, click_id: &str) {
+        let _ = click_id;
+    }
 }
 
 /// Forwards every method to the store behind a reference or a shared pointer, so a tracker can
@@ -629,6 +641,10 @@ macro_rules! forward_store {
 
             fn conversions(&self, click_id: &str) -> Result<Vec<Conversion>, Self::Error> {
                 (**self).conversions(click_id)
+            }
+
+            fn prefetch(&self, click_id: &str) {
+                (**self).prefetch(click_id);
             }
         }
     )*};

@@ -37,6 +37,7 @@ pub fn check_store<S: ClickStore>(make: impl Fn() -> S) {
     keys_are_independent(&make());
     racing_commits_apply_once(&make());
     concurrent_new_conversions_are_all_kept(&make());
+    prefetch_changes_nothing(&make());
 }
 
 /// A click id no other run uses, so checks can share a database.
@@ -102,6 +103,51 @@ fn unknown_ids_are_absent<S: ClickStore>(store: &S) {
         ok(store.commit(&id, crate::store::Version::default(), &change)),
         Commit::Conflict,
         "commit on an unknown click must be a conflict"
+    );
+}
+
+/// `prefetch` is a hint: for any id, stored or not, valid or not, what every other method
+/// sees afterwards is what it saw before.
+fn prefetch_changes_nothing<S: ClickStore>(store: &S) {
+    let text = fresh_text_id("prefetch");
+    let generated = ClickId::generate().to_string();
+    let unknown = ClickId::generate().to_string();
+    insert_new(store, &text);
+    insert_new(store, &generated);
+    let key = ConversionKey::for_postback(Some("tx-1"), None);
+    let record = Change::Record {
+        key: key.clone(),
+        data: data(ConversionState::Approved, "3.10"),
+    };
+    let version = load(store, &generated, &key).version;
+    assert_eq!(
+        ok(store.commit(&generated, version, &record)),
+        Commit::Applied
+    );
+    let seen = |id: &str| {
+        (
+            ok(store.load(id, &key)),
+            ok(store.click(id)),
+            ok(store.conversions(id)),
+        )
+    };
+    let ids = [
+        text.as_str(),
+        generated.as_str(),
+        unknown.as_str(),
+        "",
+        "not a click id",
+        &"x".repeat(10_000),
+    ];
+    let before: Vec<_> = ids.iter().map(|id| seen(id)).collect();
+    for id in ids {
+        store.prefetch(id);
+        store.prefetch(&id.to_ascii_uppercase());
+    }
+    let after: Vec<_> = ids.iter().map(|id| seen(id)).collect();
+    assert_eq!(
+        after, before,
+        "prefetch must change nothing a load, click() or conversions() sees"
     );
 }
 

@@ -741,6 +741,17 @@ impl ClickStore for MemoryStore {
         Ok(Commit::Applied)
     }
 
+    /// Starts fetching the click's slots in both tables. At a million clicks a load waits
+    /// ~200 ns for memory otherwise, about as long as the rest of the parse that now runs
+    /// meanwhile. Ids that are not [`ClickId`]s (kept in a std map) are left alone.
+    fn prefetch(&self, click_id: &str) {
+        if let id @ Key::Id(key) = Key::of(click_id) {
+            let shard = self.shard(&id);
+            shard.ids.prefetch(&key);
+            shard.id_conversions.prefetch(&key);
+        }
+    }
+
     fn click(&self, click_id: &str) -> Result<Option<Click>, Self::Error> {
         let id = Key::of(click_id);
         let shard = self.shard(&id);
