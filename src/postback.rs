@@ -666,6 +666,31 @@ impl Parser {
         )
     }
 
+    /// [`Parser::parse`], calling `on_click_id` with the click id's text as soon as the scan
+    /// meets it, before it reads the rest of the input (and before the id is judged: the parse
+    /// may still refuse it). The tracker asks its store to start fetching the click then, so
+    /// that the fetch and the rest of the parse overlap. Only the fast path calls it: the
+    /// general one is the rare case, and finds the click id as late as everything else.
+    pub(crate) fn parse_announcing<'a>(
+        &self,
+        input: &'a str,
+        on_click_id: impl FnMut(&str),
+    ) -> Result<Postback<'a>, ParsePostbackError> {
+        let (profile, limits) = (self.profile(), self.limits);
+        let start = check_and_locate(limits, input.as_bytes(), Shape::Detect)?;
+        if let Some(postback) = parse_plain(profile, limits, input, start, on_click_id) {
+            return Ok(postback);
+        }
+        parse_general(
+            profile,
+            limits,
+            input.as_bytes(),
+            Some(input),
+            Shape::Detect,
+            start,
+        )
+    }
+
     /// Parses a URL, request target or bare query given as bytes, as read from an access log
     /// or a raw request line. Exactly [`Parser::parse`], except that bytes that are not UTF-8
     /// are an error on the parameter that holds them (only if the profile reads it), as in
@@ -1449,6 +1474,21 @@ fn parse_with<'a>(
     src: Option<&'a str>,
     shape: Shape,
 ) -> Result<Postback<'a>, ParsePostbackError> {
+    let start = check_and_locate(limits, input, shape)?;
+    if let Some(src) = src
+        && let Some(postback) = parse_plain(profile, limits, src, start, |_| {})
+    {
+        return Ok(postback);
+    }
+    parse_general(profile, limits, input, src, shape, start)
+}
+
+/// The input's length checked against the limit, and where its query starts.
+fn check_and_locate(
+    limits: Limits,
+    input: &[u8],
+    shape: Shape,
+) -> Result<usize, ParsePostbackError> {
     if input.len() > limits.input_bytes {
         return Err(ParsePostbackError::TooLong {
             param: None,
@@ -1457,12 +1497,19 @@ fn parse_with<'a>(
             max: limits.input_bytes,
         });
     }
-    let start = query_start(input, shape)?;
-    if let Some(src) = src
-        && let Some(postback) = parse_plain(profile, limits, src, start)
-    {
-        return Ok(postback);
-    }
+    query_start(input, shape)
+}
+
+/// The general path: every input, every error. The reference for behaviour, which the fast
+/// path ([`parse_plain`]) only ever agrees with.
+fn parse_general<'a>(
+    profile: &Profile,
+    limits: Limits,
+    input: &'a [u8],
+    src: Option<&'a str>,
+    shape: Shape,
+    start: usize,
+) -> Result<Postback<'a>, ParsePostbackError> {
     let lengths = profile.lookup().lengths;
     let mut st = State {
         src,
@@ -1562,6 +1609,7 @@ fn parse_plain<'a>(
     limits: Limits,
     src: &'a str,
     start: usize,
+    mut on_click_id: impl FnMut(&str),
 ) -> Option<Postback<'a>> {
     let index = profile.lookup();
     if !index.raw_names {
@@ -1597,6 +1645,9 @@ fn parse_plain<'a>(
                     return None;
                 }
                 *ranges.get_mut(field)? = (from, end);
+                if field == Field::ClickId.index() {
+                    on_click_id(src.get(from..end)?);
+                }
                 end
             }
             None => next_delimiter(input, at),

@@ -497,7 +497,10 @@ impl<S: ClickStore> Tracker<S> {
         }
         let parsed = match request.body() {
             Some(body) if !body.is_empty() => self.parser.parse_form(body),
-            _ => self.parser.parse(request.target()),
+            // The store starts fetching the click while the parser reads on.
+            _ => self
+                .parser
+                .parse_announcing(request.target(), |id| self.store.prefetch(id)),
         };
         match parsed {
             Ok(ref postback) => {

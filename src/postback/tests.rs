@@ -111,6 +111,23 @@ proptest::proptest! {
         proptest::prop_assert_eq!(parser.parse_bytes(input.as_bytes()), parser.parse(&input));
     }
 
+    /// Announcing the click id changes no result; the announcement comes at most once, and on
+    /// every input the fast path takes it names the click id the parse returns.
+    #[test]
+    fn announcing_the_click_id_changes_nothing(
+        input in "(/pb\\?)?((click_id|status|payout|txid|x)(=[a-zA-Z0-9%{}#.+]{0,8})?&?){0,5}",
+    ) {
+        let parser = super::Parser::generic();
+        let mut heard = Vec::new();
+        let announced = parser.parse_announcing(&input, |id| heard.push(id.to_owned()));
+        proptest::prop_assert_eq!(&announced, &parser.parse(&input));
+        proptest::prop_assert!(heard.len() <= 1, "{heard:?}");
+        let fast = super::parse_plain(parser.profile(), parser.limits(), &input, super::query_start(input.as_bytes(), Shape::Detect).unwrap_or(0), |_| {});
+        if let Some(postback) = fast {
+            proptest::prop_assert_eq!(heard, vec![postback.click_id().to_owned()]);
+        }
+    }
+
     /// The fast path takes plain values; the keys around them decide whether it may: keys that
     /// begin or end like a name, encoded names, names without a value.
     #[test]

@@ -527,3 +527,82 @@ fn the_log_cuts_a_long_target_at_a_character_boundary() {
     assert!(!entry.truncated());
     assert_eq!(entry.target(), short);
 }
+
+/// A store that notes, in order, every id it is asked to prefetch or load, and keeps its
+/// clicks in a `MemoryStore`.
+#[derive(Default)]
+struct Noting {
+    inner: MemoryStore,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl ClickStore for Noting {
+    type Error = <MemoryStore as ClickStore>::Error;
+
+    fn insert(&self, click: Click) -> Result<postback::store::Inserted, Self::Error> {
+        self.inner.insert(click)
+    }
+
+    fn load(
+        &self,
+        click_id: &str,
+        key: &ConversionKey<'_>,
+    ) -> Result<Option<postback::store::StoredClick>, Self::Error> {
+        self.asked.lock().unwrap().push(format!("load {click_id}"));
+        self.inner.load(click_id, key)
+    }
+
+    fn commit(
+        &self,
+        click_id: &str,
+        expected: postback::store::Version,
+        change: &postback::store::Change<'_>,
+    ) -> Result<postback::store::Commit, Self::Error> {
+        self.inner.commit(click_id, expected, change)
+    }
+
+    fn click(&self, click_id: &str) -> Result<Option<Click>, Self::Error> {
+        self.inner.click(click_id)
+    }
+
+    fn conversions(&self, click_id: &str) -> Result<Vec<postback::store::Conversion>, Self::Error> {
+        self.inner.conversions(click_id)
+    }
+
+    fn prefetch(&self, click_id: &str) {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(format!("prefetch {click_id}"));
+    }
+}
+
+#[test]
+fn the_store_is_asked_to_prefetch_the_click_before_the_load() {
+    let tracker = Tracker::new(Noting::default(), Parser::generic());
+    let id = ClickId::generate().to_string();
+    let inserted = tracker.record_click(Click::from_id(id.parse().unwrap()));
+    assert_eq!(inserted.unwrap(), postback::store::Inserted::New);
+    let target = format!("/pb?click_id={id}&status=approved&txid=1");
+    let outcome = tracker.handle(&Request::get(&target), OffsetDateTime::now_utc());
+    assert_eq!(outcome.code(), "recorded");
+    // Any of these is a postback the tracker still judges in full: an unknown click, an
+    // encoded id (the general path, which announces nothing) and one with a literal macro.
+    for other in [
+        "/pb?click_id=nope&status=approved",
+        "/pb?click_id=%61b&status=approved",
+        "/pb?click_id={subid}",
+    ] {
+        let _ = tracker.handle(&Request::get(other), OffsetDateTime::now_utc());
+    }
+    assert_eq!(
+        *tracker.store().asked.lock().unwrap(),
+        [
+            format!("prefetch {id}"),
+            format!("load {id}"),
+            "prefetch nope".into(),
+            "load nope".into(),
+            "load ab".into(),
+        ],
+    );
+}
