@@ -224,7 +224,8 @@ impl ClickId {
 fn decode_digits<const N: usize>(digits: &[u8; N]) -> (u64, u8) {
     digits.iter().fold((0u64, 0u8), |(value, seen), &byte| {
         let digit = DECODE[usize::from(byte)];
-        (value << 5 | u64::from(digit & 31), seen | digit)
+        // An invalid byte's 0xff spills into the value, which is then never used.
+        (value << 5 | u64::from(digit), seen | digit)
     })
 }
 
