@@ -36,8 +36,11 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::money::{Amount, Currency, ParseAmountError};
-use crate::profile::{ClickIdShape, Names, Profile, Slot};
+use crate::profile::{ClickIdShape, Names, Profile, Slot, lead_slot};
 use crate::status::{ConversionState, Vocabulary};
+
+mod scan;
+use scan::{Chunks, LOW_BITS, delimiters, find_any, key_words, zero_bytes};
 
 /// A fact a postback carries; each [`Profile`] names the parameters for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -941,169 +944,6 @@ fn flags_of(bytes: &[u8]) -> u8 {
         .fold(0, |flags, &b| flags | class::TABLE[usize::from(b)])
 }
 
-const LOW_BITS: u64 = 0x0101_0101_0101_0101;
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-
-/// Bit 7 set in every byte of `word` that is zero, and possibly in a byte just above a zero
-/// byte (the borrow of the subtraction runs on): the scan re-reads each byte it visits, so
-/// such a false alarm costs a little time and nothing else.
-#[inline]
-const fn zero_bytes(word: u64) -> u64 {
-    word.wrapping_sub(LOW_BITS) & !word & HIGH_BITS
-}
-
-/// Where `hay` first holds one of `set`, or `hay.len()`. Eight bytes per step: in each word
-/// the lowest byte [`zero_bytes`] flags after the XOR with a target is exact, which is all a
-/// "first match" needs.
-#[inline]
-fn find_any<const N: usize>(hay: &[u8], set: [u8; N]) -> usize {
-    let targets = set.map(|byte| u64::from(byte) * LOW_BITS);
-    let hits = |word: u64| {
-        targets
-            .iter()
-            .fold(0, |hits, &t| hits | zero_bytes(word ^ t))
-    };
-    let mut words = hay.chunks_exact(8);
-    let mut base = 0;
-    for chunk in &mut words {
-        if let Some(chunk) = chunk.first_chunk::<8>() {
-            let found = hits(u64::from_le_bytes(*chunk));
-            if found != 0 {
-                return base + (found.trailing_zeros() / 8) as usize;
-            }
-        }
-        base += 8;
-    }
-    let tail = words.remainder();
-    tail.iter()
-        .position(|b| set.contains(b))
-        .map_or(hay.len(), |at| base + at)
-}
-
-/// The eight bytes at `at` as one little-endian word, if all eight are in `input`: one
-/// bounds check (a range of known length), where `get(at..)` and `first_chunk` make two.
-#[inline(always)]
-#[expect(
-    clippy::inline_always,
-    reason = "the fast path's inner loops read every word through it"
-)]
-fn whole_word_at(input: &[u8], at: usize) -> Option<u64> {
-    let bytes: [u8; 8] = input.get(at..at.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_le_bytes(bytes))
-}
-
-/// The eight bytes at `at` as one little-endian word, NUL past the end of `input`.
-#[inline(always)]
-#[expect(
-    clippy::inline_always,
-    reason = "the fast path's inner loop: measured 7% fewer instructions inlined"
-)]
-fn word_at(input: &[u8], at: usize) -> u64 {
-    if let Some(word) = whole_word_at(input, at) {
-        return word;
-    }
-    // Fewer than eight bytes left: shifts rather than a copy into a buffer, which would cost
-    // a `memcpy` call.
-    let rest = input.get(at..).unwrap_or_default();
-    rest.iter()
-        .rev()
-        .fold(0, |word, &byte| (word << 8) | u64::from(byte))
-}
-
-/// Or-ing `0x05` into `&` or `#` makes `0x27` (as it does for `"` and `'`, which the scans
-/// then skip): one test finds both.
-const FIVES: u64 = 0x0505_0505_0505_0505;
-const AMP_OR_HASH: u64 = 0x2727_2727_2727_2727;
-
-/// For the fast path: where the value at `from` ends (as [`next_delimiter`]), and whether it
-/// is plain: no byte that needs decoding (`%`, `+`), trimming (whitespace), a UTF-8 check
-/// (non-ASCII) or a look for macros (`{ [ ! < $ #`). It also refuses `"` and control bytes,
-/// which only sends those rare values down the general path. The test runs on the words the
-/// search reads anyway, with the bytes past the value's end masked out.
-#[inline]
-fn value_end(input: &[u8], mut from: usize) -> (usize, bool) {
-    /// Bit 7 set in some byte when `word` holds a byte that is not plain: below `&` (control
-    /// bytes, space, `! " # $ %`), DEL, non-ASCII, `+`, `<`, `[` or `{`. Or-ing `0x20` folds
-    /// `[` into `{` (and the control bytes `0x0b`, `0x1c` into `+`, `<`). A false alarm can
-    /// only sit above a byte that is not plain, so masking the bytes past the end is exact.
-    #[inline(always)]
-    #[expect(
-        clippy::inline_always,
-        reason = "the fast path's inner loop, with its constants kept in registers"
-    )]
-    const fn unplain(word: u64) -> u64 {
-        let folded = word | 0x2020_2020_2020_2020;
-        ((word.wrapping_sub(0x26 * LOW_BITS) | word) & HIGH_BITS)
-            | zero_bytes(word ^ (0x7f * LOW_BITS))
-            | zero_bytes(folded ^ (0x7b * LOW_BITS))
-            | zero_bytes(folded ^ (0x2b * LOW_BITS))
-            | zero_bytes(folded ^ (0x3c * LOW_BITS))
-    }
-    let mut bad = 0;
-    while let Some(word) = whole_word_at(input, from) {
-        let mut hits = zero_bytes((word | FIVES) ^ AMP_OR_HASH);
-        while hits != 0 {
-            let shift = hits.trailing_zeros() & !7;
-            if matches!((word >> shift) as u8, b'&' | b'#') {
-                let before = (1u64 << shift) - 1;
-                return (
-                    from + shift as usize / 8,
-                    (bad | (unplain(word) & before)) == 0,
-                );
-            }
-            hits &= hits - 1;
-        }
-        bad |= unplain(word);
-        from += 8;
-    }
-    // The last few bytes, one at a time.
-    let tail = input.get(from..).unwrap_or_default();
-    let len = tail
-        .iter()
-        .position(|&b| b == b'&' || b == b'#')
-        .unwrap_or(tail.len());
-    let value = tail.get(..len).unwrap_or_default();
-    let slow = class::ENC | class::WIDE | class::SPACE | class::MACRO | class::CTRL;
-    let plain = bad == 0 && flags_of(value) & slow == 0 && !value.contains(&b'"');
-    (from + len, plain)
-}
-
-/// For the fast path: the first `&` or `#` at or after `from`, or `input.len()`. A small loop
-/// of its own, so that its constants stay in registers. The lowest byte [`zero_bytes`]
-/// flags is exact; the others, and `"` and `'` (which the or-ing folds in), are checked.
-///
-/// [`value_end`] without the plainness test, written out twice on purpose: one function
-/// generic over a `PLAIN` flag gave the same results but parsed the bench's postback 4 ns
-/// slower (133-134 against 128-130 ns), and a proptest pins both to one byte-by-byte scan.
-#[inline]
-fn next_delimiter(input: &[u8], mut from: usize) -> usize {
-    while let Some(word) = whole_word_at(input, from) {
-        let mut hits = zero_bytes((word | FIVES) ^ AMP_OR_HASH);
-        while hits != 0 {
-            // The flagged byte, read from the word: bits `8k..8k+8` for a flag at `8k+7`.
-            let shift = hits.trailing_zeros() & !7;
-            if matches!((word >> shift) as u8, b'&' | b'#') {
-                return from + shift as usize / 8;
-            }
-            hits &= hits - 1;
-        }
-        from += 8;
-    }
-    // The last few bytes.
-    let tail = input.get(from..).unwrap_or_default();
-    tail.iter()
-        .position(|&b| b == b'&' || b == b'#')
-        .map_or(input.len(), |at| from + at)
-}
-
-/// The `&`, `#` and `=` in the eight bytes at `at` (NUL past the end is no delimiter).
-#[inline]
-fn delimiters(input: &[u8], at: usize) -> u64 {
-    const EQ: u64 = 0x3d3d_3d3d_3d3d_3d3d;
-    let word = word_at(input, at);
-    zero_bytes((word | FIVES) ^ AMP_OR_HASH) | zero_bytes(word ^ EQ)
-}
-
 /// The segment from `start` to `end` (exclusive) whose first `=` is at `eq` (`usize::MAX`:
 /// none).
 #[inline]
@@ -1601,9 +1441,13 @@ fn parse_general<'a>(
 /// Anything else, including every error, returns `None` and the general path (which is the
 /// reference for behaviour) parses the input again from the start.
 ///
-/// It is faster than the general path's scan because it does not split every segment: it
-/// looks for `&` and `#` only, and at each segment's start compares the input with the few
-/// names the profile reads that begin with the same byte (most keys begin with no such byte).
+/// It is faster than the general path's scan because it does not split every segment: masks
+/// of `&`, `#` and the bytes that are not plain, sixty-four bytes at a time ([`Chunks`]),
+/// give each segment's end, so segments follow one another through a few bit operations; at
+/// each segment's start one compare of sixteen bytes with the name that begins with the same
+/// two bytes finds the common key, and most other keys begin with two bytes no name does.
+///
+/// When it finds the click id it tells `on_click_id` (see [`Parser::parse_announcing`]).
 fn parse_plain<'a>(
     profile: &Profile,
     limits: Limits,
@@ -1626,6 +1470,7 @@ fn parse_plain<'a>(
     let mut seen = 0u8;
     let mut at = start;
     let mut segments = 0;
+    let mut chunks = Chunks::new(input, start);
     loop {
         segments += 1;
         if segments > limits.params {
@@ -1640,7 +1485,7 @@ fn parse_plain<'a>(
                 }
                 seen |= bit;
                 // Plain: nothing to decode, trim, check as UTF-8 or suspect as a macro.
-                let (end, plain) = value_end(input, from);
+                let (end, plain) = chunks.next_end(from);
                 if !plain {
                     return None;
                 }
@@ -1650,7 +1495,7 @@ fn parse_plain<'a>(
                 }
                 end
             }
-            None => next_delimiter(input, at),
+            None => chunks.next_end(at).0,
         };
         if input.get(end) != Some(&b'&') {
             break;
@@ -1662,16 +1507,17 @@ fn parse_plain<'a>(
         if seen & (1 << field) == 0 {
             continue;
         }
-        let value = input.get(from..to)?;
+        let value = src.get(from..to)?;
         // Placeholder words are unexpanded macros: the general path reports them.
         // Fixed-size compares, where slices of a length known only at run time call memcmp.
-        let placeholder = (value.len() == 7 && value.first_chunk::<7>() == Some(b"REPLACE"))
-            || (value.len() == 8 && value.first_chunk::<8>() == Some(b"OPTIONAL"));
+        let bytes = value.as_bytes();
+        let placeholder = (bytes.len() == 7 && bytes.first_chunk::<7>() == Some(b"REPLACE"))
+            || (bytes.len() == 8 && bytes.first_chunk::<8>() == Some(b"OPTIONAL"));
         if placeholder {
             return None;
         }
         if !value.is_empty() {
-            *text = Some(src.get(from..to)?);
+            *text = Some(value);
         }
     }
     let [click, status, payout, currency, txid, event, token] = texts;
@@ -1731,23 +1577,27 @@ fn field_at(
     input: &[u8],
     at: usize,
 ) -> Result<Option<(usize, usize)>, GeneralPath> {
-    let Some(&first) = input.get(at) else {
+    let Some([word, high]) = key_words(input, at) else {
         return Ok(None);
     };
-    let lead = names.leads[usize::from(first)];
-    let word = word_at(input, at);
-    // The common key: the first name with its first byte (`name=` in one compare)…
-    if word & lead.mask == lead.word && lead.word != 0 {
+    let [first, second] = [word as u8, (word >> 8) as u8];
+    let lead = names.leads[lead_slot(first, second)];
+    // The common key: the first name with its first two bytes (`name=` in one compare)…
+    if word & lead.masks[0] == lead.words[0]
+        && high & lead.masks[1] == lead.words[1]
+        && lead.words[0] != 0
+    {
         return Ok(Some((
             usize::from(lead.field),
             at + usize::from(lead.len) + 1,
         )));
     }
-    // …or one that begins with a byte no name does.
+    // …or one that begins with two bytes no name does.
     if !lead.any {
-        // Decoding and trimming could only turn the key into a name through its first byte.
+        // Decoding and trimming could only turn the key into a name through those bytes.
         let escapes = class::ENC | class::SPACE | class::WIDE;
-        return if class::TABLE[usize::from(first)] & escapes == 0 {
+        let classes = class::TABLE[usize::from(first)] | class::TABLE[usize::from(second)];
+        return if classes & escapes == 0 {
             Ok(None)
         } else {
             Err(GeneralPath)

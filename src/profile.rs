@@ -206,23 +206,33 @@ pub(crate) struct Index {
     by_first: Box<[(u32, u32); 256]>,
     /// What the empty name means, if the profile lists one.
     empty: Option<Slot>,
-    /// Per first byte, the first name that begins with it, inline: the common key is one of
-    /// these or begins with a byte no name does, and either is settled with one load.
+    /// Per pair of first bytes (hashed by [`lead_slot`]), the first name that begins with
+    /// them, inline: the common key is one of these or begins with two bytes no name does,
+    /// and either is settled with one load and one compare.
     leads: Box<[Lead; 256]>,
 }
 
-/// A name of up to seven bytes that is a field's parameter, as [`Index::leads`] keeps it.
+/// Where [`Index`]'s leads keep names that begin with bytes `first` and `second`: distinct for
+/// the pairs that begin common parameter names, and cheap. Pairs that share a slot only send
+/// their keys down the slower path.
+#[inline]
+pub(crate) fn lead_slot(first: u8, second: u8) -> usize {
+    usize::from(first.rotate_left(3) ^ second)
+}
+
+/// A name of up to fifteen bytes that is a field's parameter, as [`Index::leads`] keeps it.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Lead {
-    /// `name=` (little-endian), zero past its end; zero when no such name begins with the byte.
-    pub(crate) word: u64,
-    /// The bytes of an input word that `word` is compared with.
-    pub(crate) mask: u64,
+    /// `name=` as two little-endian words, zero past its end; zero when there is no lead.
+    pub(crate) words: [u64; 2],
+    /// The bytes of the sixteen input bytes that `words` are compared with.
+    pub(crate) masks: [u64; 2],
     /// The field's index in [`crate::postback::Field::ALL`].
     pub(crate) field: u8,
     /// The name's length.
     pub(crate) len: u8,
-    /// Whether any name begins with the byte (this one or a longer, mapping or JSON one).
+    /// Whether any name begins with a pair of bytes of this slot (this one, a longer one, or
+    /// a mapping or JSON one).
     pub(crate) any: bool,
 }
 
@@ -290,21 +300,50 @@ impl Index {
         let mut by_first = Box::new([(0u32, 0u32); 256]);
         let mut leads = Box::new([Lead::default(); 256]);
         for (i, name) in (0u32..).zip(&names) {
-            let first = usize::from(name.word as u8);
-            let range = &mut by_first[first];
+            let range = &mut by_first[usize::from(name.word as u8)];
             if range.0 == range.1 {
                 *range = (i, i);
-                // The first name with this first byte, as the full list would find it first.
-                let lead = &mut leads[first];
-                lead.any = true;
-                if let (Slot::Field(field, _), Ok(len @ 0..8)) =
-                    (name.slot, u8::try_from(name.bytes.len()))
-                {
-                    (lead.word, lead.mask, lead.field, lead.len) =
-                        (name.word, name.mask, field, len);
-                }
             }
             range.1 = i + 1;
+        }
+        // In the names' order, so that a lead is the name the full list would find first.
+        for name in &names {
+            let first = name.bytes.first().copied().unwrap_or_default();
+            // A one-byte name's key is followed by `=`, or by `&`, `#` or the end (no value).
+            let seconds: &[u8] = match name.bytes.get(1) {
+                Some(second) => std::slice::from_ref(second),
+                None => b"=&#\0",
+            };
+            for &second in seconds {
+                let lead = &mut leads[lead_slot(first, second)];
+                if lead.any {
+                    continue;
+                }
+                lead.any = true;
+                if let (Slot::Field(field, _), Ok(len @ 0..16)) =
+                    (name.slot, u8::try_from(name.bytes.len()))
+                {
+                    let mut bytes = [0u8; 16];
+                    let mut mask = [0u8; 16];
+                    for ((b, m), &byte) in bytes
+                        .iter_mut()
+                        .zip(&mut mask)
+                        .zip(name.bytes.iter().chain(b"="))
+                    {
+                        *b = byte;
+                        *m = 0xff;
+                    }
+                    let word = |array: [u8; 16], half: usize| {
+                        u64::from_le_bytes(
+                            array[half * 8..half * 8 + 8].try_into().unwrap_or_default(),
+                        )
+                    };
+                    lead.words = [word(bytes, 0), word(bytes, 1)];
+                    lead.masks = [word(mask, 0), word(mask, 1)];
+                    lead.field = field;
+                    lead.len = len;
+                }
+            }
         }
         Self {
             lengths,

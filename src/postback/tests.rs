@@ -1,9 +1,40 @@
 //! Unit tests of the private helpers: macro finding, decoding, query location.
 
 use super::{
-    Segment, Shape, class, decode, find_macro, flags_of, for_each_segment, next_delimiter,
-    query_start, still_encoded, value_end,
+    Segment, Shape, class, decode, find_macro, for_each_segment, query_start, scan, still_encoded,
 };
+
+/// The fast path's "not plain" is the general path's "needs a closer look": a byte to decode
+/// (`%`, `+`), trim, check as UTF-8 or suspect as a macro, a control byte, or `"`.
+#[test]
+fn unplain_bytes_are_the_ones_the_general_path_looks_at() {
+    let slow = class::ENC | class::WIDE | class::SPACE | class::MACRO | class::CTRL;
+    for byte in 0..=u8::MAX {
+        let general = class::TABLE[usize::from(byte)] & slow != 0 || byte == b'"';
+        assert_eq!(scan::is_unplain(byte), general, "{byte:#04x}");
+    }
+}
+
+/// Every byte value in every lane of a block, through both mask implementations.
+#[test]
+fn every_byte_in_every_lane_is_classed() {
+    for byte in 0..=u8::MAX {
+        for lane in 0..16 {
+            let mut block = [b'a'; 16];
+            block[lane] = byte;
+            let want = (
+                u32::from(scan::is_end(byte)) << lane,
+                u32::from(scan::is_unplain(byte)) << lane,
+            );
+            assert_eq!(scan::classes(&block), want, "{byte:#04x} in lane {lane}");
+            assert_eq!(
+                scan::swar_classes(&block),
+                want,
+                "{byte:#04x} in lane {lane}"
+            );
+        }
+    }
+}
 
 #[test]
 fn finds_every_dialect() {
@@ -145,21 +176,88 @@ proptest::proptest! {
         proptest::prop_assert_eq!(parser.parse_bytes(input.as_bytes()), parser.parse(&input));
     }
 
-    /// The fast path's word-at-a-time value scan ends where a byte-by-byte one does, and calls
-    /// a value plain exactly when the byte classes do (refusing `"` as well).
+    /// Cake's one-byte names (`r`, `p`, `t`, `e`): a key of one byte is followed by `=`, or
+    /// by `&`, `#` or the end when it has no value, and the fast path must see all four.
     #[test]
-    fn value_end_agrees_with_a_byte_by_byte_scan(
-        input in proptest::collection::vec(proptest::prop_oneof![8 => 0x21u8..0x7f, 1 => proptest::num::u8::ANY, 1 => proptest::sample::select(b"&#\"'%+{[<!$ ".to_vec())], 0..40),
-        from in 0usize..40,
+    fn one_byte_names_parse_as_the_general_path_does(
+        keys in proptest::collection::vec("r|p|t|e|rr|re|pe|tx|e%20|%72|x", 1..6),
+        values in proptest::collection::vec("(=[a-z0-9.]{0,6})?", 6),
+        end in "|#|#x",
     ) {
-        let from = from.min(input.len());
-        let rest = &input[from..];
-        let len = rest.iter().position(|&b| b == b'&' || b == b'#').unwrap_or(rest.len());
-        let value = &rest[..len];
-        let slow = class::ENC | class::WIDE | class::SPACE | class::MACRO | class::CTRL;
-        let plain = flags_of(value) & slow == 0 && !value.contains(&b'"');
-        proptest::prop_assert_eq!(value_end(&input, from), (from + len, plain));
-        proptest::prop_assert_eq!(next_delimiter(&input, from), from + len);
+        let mut input = String::from("/postback?");
+        for (i, (key, value)) in keys.iter().zip(&values).enumerate() {
+            if i > 0 {
+                input.push('&');
+            }
+            input.push_str(key);
+            input.push_str(value);
+        }
+        input.push_str(&end);
+        let parser = super::Parser::builtin("cake").unwrap();
+        proptest::prop_assert_eq!(parser.parse_bytes(input.as_bytes()), parser.parse(&input));
+    }
+
+    /// The chunked scan ends each segment where a byte-by-byte search does, across chunk
+    /// boundaries and the query's last short chunk, and calls the bytes from any point inside
+    /// the segment to its end plain exactly when no byte among them is unplain.
+    #[test]
+    fn chunks_end_segments_as_a_byte_scan_does(
+        input in proptest::collection::vec(proptest::prop_oneof![6 => 0x27u8..0x7f, 1 => proptest::num::u8::ANY, 3 => proptest::sample::select(b"&&#\"%+{[<!$ ".to_vec())], 0..200),
+        start in 0usize..200,
+        offsets in proptest::collection::vec(proptest::num::usize::ANY, 64),
+    ) {
+        let start = start.min(input.len());
+        let mut chunks = scan::Chunks::new(&input, start);
+        let mut at = start;
+        for offset in offsets {
+            let want = input[at..].iter().position(|&b| scan::is_end(b)).map_or(input.len(), |len| at + len);
+            let from = at + offset % (want - at + 1);
+            let plain = !input[from..want].iter().any(|&b| scan::is_unplain(b));
+            proptest::prop_assert_eq!(chunks.next_end(from), (want, plain), "from {}", from);
+            if want == input.len() {
+                break;
+            }
+            at = want + 1;
+        }
+    }
+
+    /// Sixteen bytes from any offset, NUL past the end.
+    #[test]
+    fn key_words_read_sixteen_bytes_padded_with_nul(
+        input in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        at in 0usize..42,
+    ) {
+        let mut want = [0u8; 16];
+        for (to, from) in want.iter_mut().zip(input.iter().skip(at)) {
+            *to = *from;
+        }
+        let want = (at < input.len()).then(|| [
+            u64::from_le_bytes(want[..8].try_into().unwrap()),
+            u64::from_le_bytes(want[8..].try_into().unwrap()),
+        ]);
+        proptest::prop_assert_eq!(scan::key_words(&input, at), want);
+    }
+
+    /// Both implementations of a block's matches of a set find exactly its bytes.
+    #[test]
+    fn block_matches_are_exact(
+        block in proptest::array::uniform16(proptest::sample::select(b"?#=&a\0\x80\xff\x3e\x40".to_vec())),
+    ) {
+        let set = [b'?', b'#', b'='];
+        let want = block.iter().enumerate().fold(0u32, |bits, (i, b)| bits | u32::from(set.contains(b)) << i);
+        proptest::prop_assert_eq!(scan::matches(&block, set), want);
+        proptest::prop_assert_eq!(scan::swar_matches(&block, set), want);
+    }
+
+    /// Both mask implementations hold to the byte rules on any block.
+    #[test]
+    fn block_masks_hold_to_the_byte_rules(block in proptest::array::uniform16(proptest::num::u8::ANY)) {
+        let bits = |rule: fn(u8) -> bool| {
+            block.iter().enumerate().fold(0u32, |bits, (i, &b)| bits | u32::from(rule(b)) << i)
+        };
+        let want = (bits(scan::is_end), bits(scan::is_unplain));
+        proptest::prop_assert_eq!(scan::classes(&block), want);
+        proptest::prop_assert_eq!(scan::swar_classes(&block), want);
     }
 
     /// The word-at-a-time search finds the first byte of the set, as a plain search does.
