@@ -1466,7 +1466,7 @@ fn parse_plain<'a>(
     }
     // Segment by segment: match the key, then find the segment's end from the value's start
     // (or the key's, for a key the profile does not read).
-    let mut ranges = [(0usize, 0usize); 7];
+    let mut texts: [Option<&'a str>; 7] = [None; 7];
     let mut seen = 0u8;
     let mut at = start;
     let mut segments = 0;
@@ -1484,41 +1484,36 @@ fn parse_plain<'a>(
                     return None;
                 }
                 seen |= bit;
-                // Plain: nothing to decode, trim, check as UTF-8 or suspect as a macro.
-                let (end, plain) = chunks.next_end(from);
+                // Plain: nothing to decode, trim, check as UTF-8 or suspect as a macro (the
+                // whole segment: a name that is not plain sends its keys to the general path).
+                let (end, plain) = chunks.next_end();
                 if !plain {
                     return None;
                 }
-                *ranges.get_mut(field)? = (from, end);
+                let value = src.get(from..end)?;
+                // Placeholder words are unexpanded macros: the general path reports them.
+                // Fixed-size compares, where slices of a length known only at run time call
+                // memcmp.
+                let bytes = value.as_bytes();
+                if (bytes.len() == 7 && bytes.first_chunk::<7>() == Some(b"REPLACE"))
+                    || (bytes.len() == 8 && bytes.first_chunk::<8>() == Some(b"OPTIONAL"))
+                {
+                    return None;
+                }
                 if field == Field::ClickId.index() {
-                    on_click_id(src.get(from..end)?);
+                    on_click_id(value);
+                }
+                if !value.is_empty() {
+                    *texts.get_mut(field)? = Some(value);
                 }
                 end
             }
-            None => chunks.next_end(at).0,
+            None => chunks.next_end().0,
         };
         if input.get(end) != Some(&b'&') {
             break;
         }
         at = end + 1;
-    }
-    let mut texts: [Option<&'a str>; 7] = [None; 7];
-    for (field, (text, &(from, to))) in texts.iter_mut().zip(&ranges).enumerate() {
-        if seen & (1 << field) == 0 {
-            continue;
-        }
-        let value = src.get(from..to)?;
-        // Placeholder words are unexpanded macros: the general path reports them.
-        // Fixed-size compares, where slices of a length known only at run time call memcmp.
-        let bytes = value.as_bytes();
-        let placeholder = (bytes.len() == 7 && bytes.first_chunk::<7>() == Some(b"REPLACE"))
-            || (bytes.len() == 8 && bytes.first_chunk::<8>() == Some(b"OPTIONAL"));
-        if placeholder {
-            return None;
-        }
-        if !value.is_empty() {
-            *text = Some(value);
-        }
     }
     let [click, status, payout, currency, txid, event, token] = texts;
     let click = click?;

@@ -361,29 +361,27 @@ impl<'a> Chunks<'a> {
         }
     }
 
-    /// Where the segment ends that holds `from` (the first `&` or `#` not yet passed, or the
-    /// input's end), and whether the bytes from `from` to there are plain. Each call passes
-    /// one end: the caller asks once per segment, in order, with `from` inside the segment.
+    /// Where the next segment ends (the first `&` or `#` not yet passed, or the input's end),
+    /// and whether all its bytes are plain. Called once per segment, in order: each call
+    /// passes one end, and forgets the bytes up to it.
     #[inline(always)]
     #[expect(
         clippy::inline_always,
         reason = "the fast path's inner loop, once per segment"
     )]
-    pub(super) fn next_end(&mut self, from: usize) -> (usize, bool) {
+    pub(super) fn next_end(&mut self) -> (usize, bool) {
         let mut plain = true;
         loop {
-            // Where `from` is in this chunk (0 when it is before it, 64 when past it).
-            let skip = from.saturating_sub(self.base).min(64);
             if self.ends != 0 {
-                let end = self.ends.trailing_zeros() as usize;
+                let end = self.ends.trailing_zeros();
                 self.ends &= self.ends - 1;
-                let within = self.unplain.checked_shr(skip as u32).unwrap_or(0)
-                    & !u64::MAX
-                        .checked_shl(end.saturating_sub(skip) as u32)
-                        .unwrap_or(0);
-                return (self.base + end, plain && within == 0);
+                // Bits up to and including the end, and those before it.
+                let through = u64::MAX >> (63 - end);
+                plain &= self.unplain & (through >> 1) == 0;
+                self.unplain &= !through;
+                return (self.base + end as usize, plain);
             }
-            plain &= self.unplain.checked_shr(skip as u32).unwrap_or(0) == 0;
+            plain &= self.unplain == 0;
             self.base += 64;
             if self.base >= self.input.len() {
                 return (self.input.len(), plain);
