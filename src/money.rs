@@ -480,6 +480,35 @@ impl<'de> serde::Deserialize<'de> for Currency {
 mod tests {
     use super::Amount;
 
+    /// Every string of up to five bytes over the digits, the separators and the bytes that
+    /// border them (`/` and `:` sit on either side of `0`-`9`, and 0xB0 is `0` with bit 7
+    /// set, which is not UTF-8 on its own): the unchecked reading agrees with the checked one.
+    #[test]
+    fn short_amounts_read_as_the_checked_reading_does_on_every_short_string() {
+        let alphabet = *b"095.,-+/:\xb0";
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last = texts.clone();
+        for _ in 0..5 {
+            last = last
+                .iter()
+                .flat_map(|text| {
+                    alphabet
+                        .iter()
+                        .map(move |&b| [text.as_slice(), &[b]].concat())
+                })
+                .collect();
+            texts.extend(last.iter().cloned());
+        }
+        for text in &texts {
+            let checked = std::str::from_utf8(text)
+                .ok()
+                .and_then(|text| Amount::parse_checked(text).ok())
+                .map(|a| (a.units(), a.scale()));
+            let short = Amount::parse_short(text).map(|a| (a.units(), a.scale()));
+            assert_eq!(short, checked, "{text:?}");
+        }
+    }
+
     proptest::proptest! {
         /// The unchecked reading of short amounts agrees with the checked one wherever it
         /// answers, and answers for every plain short amount.

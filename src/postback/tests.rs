@@ -15,6 +15,23 @@ fn unplain_bytes_are_the_ones_the_general_path_looks_at() {
     }
 }
 
+/// The fast path judges a field's whole segment, name included: every built-in profile's
+/// names are plain, so none of them sends its postbacks to the general path for that.
+#[test]
+fn built_in_names_are_plain() {
+    for name in crate::Profile::BUILTIN_NAMES {
+        let profile = crate::Profile::builtin(name).unwrap();
+        for field in super::Field::ALL {
+            for param in profile.field_params(field) {
+                assert!(
+                    !param.bytes().any(scan::is_unplain),
+                    "{name}: {param} is not plain"
+                );
+            }
+        }
+    }
+}
+
 /// Every byte value in every lane of a block, through both mask implementations.
 #[test]
 fn every_byte_in_every_lane_is_classed() {
