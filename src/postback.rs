@@ -1324,6 +1324,7 @@ fn parse_with<'a>(
 }
 
 /// The input's length checked against the limit, and where its query starts.
+#[inline]
 fn check_and_locate(
     limits: Limits,
     input: &[u8],

@@ -294,13 +294,17 @@ fn chunk_masks(input: &[u8], base: usize) -> (u64, u64) {
     }
 }
 
-/// [`chunk_masks`] of the query's last, short chunk: the masks of the input's last sixty-four
-/// bytes, shifted down so that they start at `base` (which brings in zeros past the end), or
-/// in an input shorter than that, of its bytes copied into a block of NULs, their bits cleared.
+/// [`chunk_masks`] of the query's last, short chunk: the masks of the input's last few blocks
+/// (as few as hold the chunk), shifted down so that they start at `base` (which brings in
+/// zeros past the end), or in an input shorter than that, of its bytes copied into a block of
+/// NULs, their bits cleared.
 #[inline(never)]
 fn last_chunk_masks(input: &[u8], base: usize) -> (u64, u64) {
-    if let Some(last) = input.len().checked_sub(64) {
-        let shift = base.saturating_sub(last);
+    let rest = input.len().saturating_sub(base);
+    // The fewest blocks that hold the rest, read back from the input's end.
+    let span = rest.div_ceil(16) * 16;
+    if let Some(last) = input.len().checked_sub(span) {
+        let shift = base - last;
         let (ends, unplain) = masks_of(input.get(last..).unwrap_or_default());
         return (
             ends.checked_shr(shift as u32).unwrap_or(0),
