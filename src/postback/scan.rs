@@ -159,50 +159,6 @@ pub(super) fn classes(block: &[u8; 16]) -> (u32, u32) {
     )
 }
 
-/// [`classes`] without SSE2.
-#[cfg(not(all(
-    any(target_arch = "x86", target_arch = "x86_64"),
-    target_feature = "sse2"
-)))]
-#[inline]
-pub(super) fn classes(block: &[u8; 16]) -> (u32, u32) {
-    swar_classes(block)
-}
-
-/// [`classes`] eight bytes at a time in plain integer arithmetic, for targets without SSE2
-/// (and tested on every target).
-#[cfg(any(
-    test,
-    not(all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ))
-))]
-pub(super) fn swar_classes(block: &[u8; 16]) -> (u32, u32) {
-    let splat = |byte: u8| u64::from(byte) * LOW_BITS;
-    let (words, _) = block.as_chunks::<8>();
-    words
-        .iter()
-        .enumerate()
-        .fold((0, 0), |(ends, unplain), (half, word)| {
-            let word = u64::from_le_bytes(*word);
-            let folded = word | splat(0x20);
-            // With bit 7 set first, subtracting `&` borrows from no other byte, and clears bit 7
-            // exactly when the low seven bits are below `&`.
-            let below = !((word | HIGH_BITS) - splat(b'&')) | word;
-            let e = exact_zero_bytes(word ^ splat(b'&')) | exact_zero_bytes(word ^ splat(b'#'));
-            let u = (below & HIGH_BITS)
-                | exact_zero_bytes(word ^ splat(0x7f))
-                | exact_zero_bytes(folded ^ splat(b'+'))
-                | exact_zero_bytes(folded ^ splat(b'<'))
-                | exact_zero_bytes(folded ^ splat(b'{'));
-            (
-                ends | pack(e) << (8 * half),
-                unplain | pack(u) << (8 * half),
-            )
-        })
-}
-
 /// Bit `i` set when byte `i` of `block` is one of `set`.
 #[cfg(all(
     any(target_arch = "x86", target_arch = "x86_64"),
@@ -227,6 +183,16 @@ pub(super) fn matches<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
     bits
 }
 
+/// [`classes`] without SSE2.
+#[cfg(not(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2"
+)))]
+#[inline]
+pub(super) fn classes(block: &[u8; 16]) -> (u32, u32) {
+    swar::classes(block)
+}
+
 /// [`matches`] without SSE2.
 #[cfg(not(all(
     any(target_arch = "x86", target_arch = "x86_64"),
@@ -234,51 +200,7 @@ pub(super) fn matches<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
 )))]
 #[inline]
 pub(super) fn matches<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
-    swar_matches(block, set)
-}
-
-/// [`matches`] eight bytes at a time in plain integer arithmetic.
-#[cfg(any(
-    test,
-    not(all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ))
-))]
-pub(super) fn swar_matches<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
-    let (words, _) = block.as_chunks::<8>();
-    (0..).zip(words).fold(0, |bits, (half, word)| {
-        let word = u64::from_le_bytes(*word);
-        let hits = set.iter().fold(0, |hits, &byte| {
-            hits | exact_zero_bytes(word ^ (u64::from(byte) * LOW_BITS))
-        });
-        bits | pack(hits) << (8 * half)
-    })
-}
-
-/// Bit 7 set in exactly the bytes of `word` that are zero: no borrow runs between bytes,
-/// unlike [`zero_bytes`], as a mask must be exact.
-#[cfg(any(
-    test,
-    not(all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ))
-))]
-const fn exact_zero_bytes(word: u64) -> u64 {
-    !(((word & !HIGH_BITS) + !HIGH_BITS) | word) & HIGH_BITS
-}
-
-/// Bit 7 of byte `i` as bit `i`: each product bit comes from one byte, so none carries.
-#[cfg(any(
-    test,
-    not(all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ))
-))]
-const fn pack(flags: u64) -> u32 {
-    ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+    swar::matches(block, set)
 }
 
 /// The masks of the sixty-four bytes at `base`: bytes past the input's end are in neither.
@@ -392,5 +314,67 @@ impl<'a> Chunks<'a> {
             }
             (self.ends, self.unplain) = chunk_masks(self.input, self.base);
         }
+    }
+}
+
+/// [`classes`] and [`matches`] in plain integer arithmetic, eight bytes at a time: what
+/// targets without SSE2 use, and what the tests hold to the same rules on every target.
+#[cfg(any(
+    test,
+    not(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2"
+    ))
+))]
+pub(super) mod swar {
+    use super::{HIGH_BITS, LOW_BITS};
+
+    /// [`super::classes`] eight bytes at a time.
+    pub(in crate::postback) fn classes(block: &[u8; 16]) -> (u32, u32) {
+        let splat = |byte: u8| u64::from(byte) * LOW_BITS;
+        let (words, _) = block.as_chunks::<8>();
+        words
+            .iter()
+            .enumerate()
+            .fold((0, 0), |(ends, unplain), (half, word)| {
+                let word = u64::from_le_bytes(*word);
+                let folded = word | splat(0x20);
+                // With bit 7 set first, subtracting `&` borrows from no other byte, and
+                // clears bit 7 exactly when the low seven bits are below `&`.
+                let below = !((word | HIGH_BITS) - splat(b'&')) | word;
+                let e = exact_zero_bytes(word ^ splat(b'&')) | exact_zero_bytes(word ^ splat(b'#'));
+                let u = (below & HIGH_BITS)
+                    | exact_zero_bytes(word ^ splat(0x7f))
+                    | exact_zero_bytes(folded ^ splat(b'+'))
+                    | exact_zero_bytes(folded ^ splat(b'<'))
+                    | exact_zero_bytes(folded ^ splat(b'{'));
+                (
+                    ends | pack(e) << (8 * half),
+                    unplain | pack(u) << (8 * half),
+                )
+            })
+    }
+
+    /// [`super::matches`] eight bytes at a time.
+    pub(in crate::postback) fn matches<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
+        let (words, _) = block.as_chunks::<8>();
+        (0..).zip(words).fold(0, |bits, (half, word)| {
+            let word = u64::from_le_bytes(*word);
+            let hits = set.iter().fold(0, |hits, &byte| {
+                hits | exact_zero_bytes(word ^ (u64::from(byte) * LOW_BITS))
+            });
+            bits | pack(hits) << (8 * half)
+        })
+    }
+
+    /// Bit 7 set in exactly the bytes of `word` that are zero: no borrow runs between bytes,
+    /// unlike [`super::zero_bytes`], as a mask must be exact.
+    const fn exact_zero_bytes(word: u64) -> u64 {
+        !(((word & !HIGH_BITS) + !HIGH_BITS) | word) & HIGH_BITS
+    }
+
+    /// Bit 7 of byte `i` as bit `i`: each product bit comes from one byte, so none carries.
+    const fn pack(flags: u64) -> u32 {
+        ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
     }
 }

@@ -45,7 +45,7 @@ fn every_byte_in_every_lane_is_classed() {
             );
             assert_eq!(scan::classes(&block), want, "{byte:#04x} in lane {lane}");
             assert_eq!(
-                scan::swar_classes(&block),
+                scan::swar::classes(&block),
                 want,
                 "{byte:#04x} in lane {lane}"
             );
@@ -261,7 +261,7 @@ proptest::proptest! {
         let set = [b'?', b'#', b'='];
         let want = block.iter().enumerate().fold(0u32, |bits, (i, b)| bits | u32::from(set.contains(b)) << i);
         proptest::prop_assert_eq!(scan::matches(&block, set), want);
-        proptest::prop_assert_eq!(scan::swar_matches(&block, set), want);
+        proptest::prop_assert_eq!(scan::swar::matches(&block, set), want);
     }
 
     /// Both mask implementations hold to the byte rules on any block.
@@ -272,7 +272,7 @@ proptest::proptest! {
         };
         let want = (bits(scan::is_end), bits(scan::is_unplain));
         proptest::prop_assert_eq!(scan::classes(&block), want);
-        proptest::prop_assert_eq!(scan::swar_classes(&block), want);
+        proptest::prop_assert_eq!(scan::swar::classes(&block), want);
     }
 
     /// The word-at-a-time search finds the first byte of the set, as a plain search does.
