@@ -679,18 +679,13 @@ impl Parser {
         input: &'a str,
         on_click_id: impl FnMut(&str),
     ) -> Result<Postback<'a>, ParsePostbackError> {
-        let (profile, limits) = (self.profile(), self.limits);
-        let start = check_and_locate(limits, input.as_bytes(), Shape::Detect)?;
-        if let Some(postback) = parse_plain(profile, limits, input, start, on_click_id) {
-            return Ok(postback);
-        }
-        parse_general(
-            profile,
-            limits,
+        parse_announcing(
+            self.profile(),
+            self.limits,
             input.as_bytes(),
             Some(input),
             Shape::Detect,
-            start,
+            on_click_id,
         )
     }
 
@@ -1314,9 +1309,23 @@ fn parse_with<'a>(
     src: Option<&'a str>,
     shape: Shape,
 ) -> Result<Postback<'a>, ParsePostbackError> {
+    parse_announcing(profile, limits, input, src, shape, |_| {})
+}
+
+/// [`parse_with`], telling `on_click_id` the click id as soon as the fast path meets it. Only
+/// this and the fast path are generic over the callback: the general path is compiled once.
+#[inline]
+fn parse_announcing<'a>(
+    profile: &Profile,
+    limits: Limits,
+    input: &'a [u8],
+    src: Option<&'a str>,
+    shape: Shape,
+    on_click_id: impl FnMut(&str),
+) -> Result<Postback<'a>, ParsePostbackError> {
     let start = check_and_locate(limits, input, shape)?;
     if let Some(src) = src
-        && let Some(postback) = parse_plain(profile, limits, src, start, |_| {})
+        && let Some(postback) = parse_plain(profile, limits, src, start, on_click_id)
     {
         return Ok(postback);
     }
