@@ -212,6 +212,22 @@ pub(crate) struct Index {
     leads: Box<[Lead; 256]>,
 }
 
+/// The first sixteen bytes of `name=` as two little-endian words (zero past its end), and the
+/// masks of the input bytes they are compared with.
+fn key_pattern(name: &[u8]) -> ([u64; 2], [u64; 2]) {
+    let mut bytes = [0u8; 16];
+    let mut mask = [0u8; 16];
+    for ((b, m), &byte) in bytes.iter_mut().zip(&mut mask).zip(name.iter().chain(b"=")) {
+        *b = byte;
+        *m = 0xff;
+    }
+    let words = |array: [u8; 16]| {
+        let (low, high) = array.split_at(8);
+        [low, high].map(|half| u64::from_le_bytes(half.try_into().unwrap_or_default()))
+    };
+    (words(bytes), words(mask))
+}
+
 /// Where [`Index`]'s leads keep names that begin with bytes `first` and `second`: distinct for
 /// the pairs that begin common parameter names, and cheap. Pairs that share a slot only send
 /// their keys down the slower path.
@@ -281,17 +297,11 @@ impl Index {
             .into_iter()
             .filter(|(name, _)| !name.is_empty())
             .map(|(bytes, slot)| {
-                let mut word = [0u8; 8];
-                let mut mask = [0u8; 8];
-                let with_eq = bytes.iter().chain(b"=");
-                for ((w, m), &b) in word.iter_mut().zip(&mut mask).zip(with_eq) {
-                    *w = b;
-                    *m = 0xff;
-                }
+                let ([word, _], [mask, _]) = key_pattern(&bytes);
                 Name {
                     bytes,
-                    word: u64::from_le_bytes(word),
-                    mask: u64::from_le_bytes(mask),
+                    word,
+                    mask,
                     slot,
                 }
             })
@@ -323,23 +333,7 @@ impl Index {
                 if let (Slot::Field(field, _), Ok(len @ 0..16)) =
                     (name.slot, u8::try_from(name.bytes.len()))
                 {
-                    let mut bytes = [0u8; 16];
-                    let mut mask = [0u8; 16];
-                    for ((b, m), &byte) in bytes
-                        .iter_mut()
-                        .zip(&mut mask)
-                        .zip(name.bytes.iter().chain(b"="))
-                    {
-                        *b = byte;
-                        *m = 0xff;
-                    }
-                    let word = |array: [u8; 16], half: usize| {
-                        u64::from_le_bytes(
-                            array[half * 8..half * 8 + 8].try_into().unwrap_or_default(),
-                        )
-                    };
-                    lead.words = [word(bytes, 0), word(bytes, 1)];
-                    lead.masks = [word(mask, 0), word(mask, 1)];
+                    (lead.words, lead.masks) = key_pattern(&name.bytes);
                     lead.field = field;
                     lead.len = len;
                 }
