@@ -414,20 +414,22 @@ impl Currency {
     /// Three ASCII letters in any case, upper-cased; `None` for anything else.
     #[inline]
     pub(crate) fn from_code(code: &[u8]) -> Option<Self> {
-        match *code {
-            [a, b, c]
-                if a.is_ascii_alphabetic()
-                    && b.is_ascii_alphabetic()
-                    && c.is_ascii_alphabetic() =>
-            {
-                Some(Self([
-                    a.to_ascii_uppercase(),
-                    b.to_ascii_uppercase(),
-                    c.to_ascii_uppercase(),
-                ]))
-            }
-            _ => None,
+        const HIGH: u32 = 0x0080_8080;
+        let &[a, b, c] = code else {
+            return None;
+        };
+        // The three bytes at once: ASCII, then with the case bit cleared (`u` → `U`), each
+        // in `A..=Z`. Below 0x80 and case-cleared, a byte is at most 0x5F, so neither sum
+        // carries into the next byte: bit 7 of each says which side of the bound it is.
+        let word = u32::from_le_bytes([a, b, c, 0]);
+        let upper = word & 0x00DF_DFDF;
+        let from_a = upper + 0x003F_3F3F; // bit 7 set from `A` (0x41) up
+        let past_z = upper + 0x0025_2525; // bit 7 set from `[` (0x5B) up
+        if word & HIGH != 0 || from_a & !past_z & HIGH != HIGH {
+            return None;
         }
+        let [a, b, c, _] = upper.to_le_bytes();
+        Some(Self([a, b, c]))
     }
 }
 
@@ -478,7 +480,35 @@ impl<'de> serde::Deserialize<'de> for Currency {
 
 #[cfg(test)]
 mod tests {
-    use super::Amount;
+    use super::{Amount, Currency};
+
+    /// Every byte value in each of the three places, the other two from the bytes that border
+    /// the letters (and the same with bit 7 set): the three-at-once test reads codes as a
+    /// byte-by-byte one does.
+    #[test]
+    fn currency_codes_read_as_a_byte_by_byte_test_does() {
+        let by_bytes = |code: [u8; 3]| {
+            code.iter()
+                .all(u8::is_ascii_alphabetic)
+                .then(|| code.map(|b| b.to_ascii_uppercase()))
+        };
+        let borders = *b"\0@AMZ[`amz{\x7f\x80\xc1\xda\xe1\xfa\xff";
+        for place in 0..3 {
+            for byte in 0..=u8::MAX {
+                for &other in &borders {
+                    for &third in &borders {
+                        let mut code = [other, third, other];
+                        code[place] = byte;
+                        let read = Currency::from_code(&code).map(|c| c.0);
+                        assert_eq!(read, by_bytes(code), "{code:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(Currency::from_code(b"usd").map(|c| c.0), Some(*b"USD"));
+        assert_eq!(Currency::from_code(b"US"), None);
+        assert_eq!(Currency::from_code(b"USDT"), None);
+    }
 
     /// Every string of up to five bytes over the digits, the separators and the bytes that
     /// border them (`/` and `:` sit on either side of `0`-`9`, and 0xB0 is `0` with bit 7
