@@ -14,7 +14,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use crate::status::{ConversionState, StatusMap, Vocabulary};
+use crate::status::{ConversionState, ExactWords, StatusMap, Vocabulary};
 
 /// A shape every click id of a profile must have; a violation is `malformed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -206,6 +206,8 @@ pub(crate) struct Index {
     by_first: Box<[(u32, u32); 256]>,
     /// What the empty name means, if the profile lists one.
     empty: Option<Slot>,
+    /// The status map's short words, for the fast path's lookup.
+    pub(crate) status_words: ExactWords,
     /// Per pair of first bytes (hashed by [`lead_slot`]), the first name that begins with
     /// them, inline: the common key is one of these or begins with two bytes no name does,
     /// and either is settled with one load and one compare.
@@ -282,7 +284,7 @@ impl<'i> Names<'i> {
 }
 
 impl Index {
-    fn new(entries: Vec<(Box<[u8]>, Slot)>) -> Self {
+    fn new(entries: Vec<(Box<[u8]>, Slot)>, status_words: ExactWords) -> Self {
         let lengths = entries.iter().fold(0u64, |acc, (name, _)| {
             acc | if name.len() < 64 { 1 << name.len() } else { 1 }
         });
@@ -345,6 +347,7 @@ impl Index {
             names: names.into_boxed_slice(),
             by_first,
             empty,
+            status_words,
             leads,
         }
     }
@@ -692,7 +695,7 @@ impl Profile {
                 entries.push((json.as_bytes().into(), Slot::Json));
             }
             // The first entry for a name wins, as the field order (click id first) says.
-            std::sync::Arc::new(Index::new(entries))
+            std::sync::Arc::new(Index::new(entries, self.statuses.exact_words()))
         })
     }
 

@@ -299,6 +299,126 @@ impl StatusMap {
     }
 }
 
+impl StatusMap {
+    /// The map's words of one to sixteen bytes as a table for [`ExactWords::get`].
+    pub(crate) fn exact_words(&self) -> ExactWords {
+        ExactWords::new(
+            self.entries
+                .iter()
+                .filter(|(word, _)| (1..=16).contains(&word.len()))
+                .map(|(word, state)| (word.as_bytes(), *state)),
+        )
+    }
+}
+
+/// A status map's short words as they are written, hashed, for the parser's fast path: a
+/// multiply and a compare of sixteen bytes find the state of a word sent in the map's own case,
+/// where [`StatusMap::get`] trims it and compares it with the words one by one.
+///
+/// A cache of exact matches only: a word that is not in it (another case, or a word longer
+/// than sixteen bytes) is for [`StatusMap::get`] to settle, so that a hit is always what `get`
+/// would say.
+#[derive(Debug, Default)]
+pub(crate) struct ExactWords {
+    /// A power of two of slots, at most half of them used (linear probing, so that a search
+    /// ends at an empty slot); none when the map has no short word.
+    slots: Box<[ExactWord]>,
+    /// `64 - log2(slots.len())`: the hash's top bits pick a slot.
+    shift: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ExactWord {
+    /// The word's bytes as two little-endian words, zero past its end.
+    words: [u64; 2],
+    /// The word's length; zero in an empty slot.
+    len: u8,
+    state: Option<ConversionState>,
+}
+
+/// Per length up to sixteen, the bytes of two words that a word of that length fills.
+const LENGTH_MASKS: [[u64; 2]; 17] = {
+    let mut masks = [[0; 2]; 17];
+    let mut len = 1;
+    while len <= 16 {
+        masks[len] = if len <= 8 {
+            [u64::MAX >> (64 - 8 * len), 0]
+        } else {
+            [u64::MAX, u64::MAX >> (128 - 8 * len)]
+        };
+        len += 1;
+    }
+    masks
+};
+
+impl ExactWords {
+    fn new<'w>(words: impl Iterator<Item = (&'w [u8], ConversionState)> + Clone) -> Self {
+        let count = words.clone().count();
+        if count == 0 {
+            return Self::default();
+        }
+        let size = (count * 2).next_power_of_two();
+        let shift = 64 - size.trailing_zeros();
+        let mut slots = vec![ExactWord::default(); size].into_boxed_slice();
+        for (word, state) in words {
+            let len = word.len();
+            let mut padded = [0u8; 16];
+            for (to, &byte) in padded.iter_mut().zip(word) {
+                *to = byte;
+            }
+            let words = little_endian_words(padded);
+            let start = Self::slot(words, len, shift);
+            // At most half the slots are used: an empty one is always found.
+            if let Some(slot) = (0..size)
+                .map(|i| (start + i) & (size - 1))
+                .find(|&i| slots.get(i).is_some_and(|slot| slot.len == 0))
+                .and_then(|i| slots.get_mut(i))
+            {
+                *slot = ExactWord {
+                    words,
+                    len: len as u8,
+                    state: Some(state),
+                };
+            }
+        }
+        Self { slots, shift }
+    }
+
+    #[inline]
+    fn slot(words: [u64; 2], len: usize, shift: u32) -> usize {
+        const ODD: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mixed = (words[0] ^ words[1].rotate_left(31)).wrapping_add(len as u64);
+        (mixed.wrapping_mul(ODD) >> shift) as usize
+    }
+
+    /// The state of `word`, given with `words`, the sixteen bytes it starts (as two
+    /// little-endian words: bytes past the word may hold anything), if the table has that
+    /// word in exactly that case. `None` says nothing: ask [`StatusMap::get`].
+    #[inline]
+    pub(crate) fn get(&self, word: &[u8], words: [u64; 2]) -> Option<ConversionState> {
+        let len = word.len();
+        let [low, high] = LENGTH_MASKS.get(len).filter(|_| len > 0)?;
+        let words = [words[0] & low, words[1] & high];
+        let start = Self::slot(words, len, self.shift);
+        for i in 0..self.slots.len() {
+            let entry = self.slots.get((start + i) & (self.slots.len() - 1))?;
+            if usize::from(entry.len) == len && entry.words == words {
+                return entry.state;
+            }
+            if entry.len == 0 {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+/// Sixteen bytes as two little-endian words.
+fn little_endian_words(bytes: [u8; 16]) -> [u64; 2] {
+    let (low, high) = bytes.split_at(8);
+    [low, high].map(|half| u64::from_le_bytes(half.try_into().unwrap_or_default()))
+}
+
 /// Two maps are equal when they give every word the same state, whatever the insertion order.
 impl PartialEq for StatusMap {
     fn eq(&self, other: &Self) -> bool {
@@ -351,6 +471,79 @@ mod status_map_serde {
                     map.with(word, *state)
                 })
                 .with_vocabulary(repr.vocabulary))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ConversionState, ExactWords, StatusMap};
+    use crate::Profile;
+
+    /// `word`'s first sixteen bytes as two little-endian words, `fill` past its end: what the
+    /// parser reads from the input, where the next parameter follows the word.
+    fn words_of(word: &[u8], fill: u8) -> [u64; 2] {
+        let mut bytes = [fill; 16];
+        for (to, &b) in bytes.iter_mut().zip(word) {
+            *to = b;
+        }
+        let (low, high) = bytes.split_at(8);
+        [low, high].map(|half| u64::from_le_bytes(half.try_into().unwrap()))
+    }
+
+    fn exact(table: &ExactWords, word: &str, fill: u8) -> Option<ConversionState> {
+        table.get(word.as_bytes(), words_of(word.as_bytes(), fill))
+    }
+
+    /// Every word of every built-in profile's map is found as written, whatever follows it,
+    /// with the state `get` gives; in other cases, or cut short or run on, a word is left to
+    /// `get`.
+    #[test]
+    fn exact_words_find_each_word_as_written_and_only_it() {
+        for profile in Profile::builtins() {
+            let map = profile.status_map();
+            let table = map.exact_words();
+            assert!(table.slots.len() <= (2 * map.len()).next_power_of_two());
+            for (word, state) in map.iter().filter(|(word, _)| word.len() <= 16) {
+                for fill in [0, b'&', b'x', 0xff] {
+                    assert_eq!(exact(&table, word, fill), Some(state), "{word}");
+                }
+                let upper = word.to_ascii_uppercase();
+                if upper != word {
+                    assert_eq!(exact(&table, &upper, b'&'), None, "{upper}");
+                }
+                let longer = format!("{word}x");
+                assert_eq!(exact(&table, &longer, b'&'), map.get(&longer), "{longer}");
+                if let Some(shorter) = word.get(..word.len() - 1) {
+                    assert_eq!(exact(&table, shorter, b'&'), map.get(shorter), "{shorter}");
+                }
+            }
+        }
+    }
+
+    /// A word longer than sixteen bytes is never in the table: `get` finds it.
+    #[test]
+    fn long_words_are_left_to_get() {
+        let word = "approved_by_the_advertiser";
+        let map = StatusMap::new().with(word, ConversionState::Approved);
+        let table = map.exact_words();
+        assert_eq!(table.get(word.as_bytes(), words_of(word.as_bytes(), 0)), None);
+        assert_eq!(map.get(word), Some(ConversionState::Approved));
+        assert!(StatusMap::new().exact_words().slots.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever the word, the table says nothing or what `get` says.
+        #[test]
+        fn exact_words_agree_with_get(
+            word in "[a-zA-Z0-9_ ]{0,18}",
+            fill in proptest::prelude::any::<u8>(),
+        ) {
+            let map = StatusMap::generic().with("2", ConversionState::Pending);
+            let table = map.exact_words();
+            if let Some(state) = exact(&table, &word, fill) {
+                proptest::prop_assert_eq!(Some(state), map.get(&word));
+            }
         }
     }
 }
