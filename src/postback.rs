@@ -156,16 +156,34 @@ impl Warning {
 /// assert_eq!(pb.click_id(), "abc");
 /// assert_eq!(pb.status(), None, "the raw word is what the network sent: nothing here");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Postback<'a> {
-    click_id: Cow<'a, str>,
-    status: Option<Cow<'a, str>>,
+    /// The texts that are slices of the input, by [`Text`]; `None` for a text not sent, or
+    /// one in `owned`.
+    borrowed: [Option<&'a str>; 5],
     state: Option<ConversionState>,
     payout: Option<Amount>,
     currency: Option<Currency>,
-    txid: Option<Cow<'a, str>>,
-    event: Option<Cow<'a, str>>,
-    token: Option<Cow<'a, str>>,
+    /// Decoded or detached texts and the warnings: `None` for the common postback, which
+    /// then is small to move (120 bytes on 64-bit targets), allocates nothing and has nothing
+    /// to drop.
+    owned: Option<Box<Owned>>,
+}
+
+/// The texts of a [`Postback`], as indexes of its arrays.
+#[derive(Clone, Copy)]
+enum Text {
+    ClickId,
+    Status,
+    Txid,
+    Event,
+    Token,
+}
+
+/// What a [`Postback`] owns, when it owns anything.
+#[derive(Clone, Default)]
+struct Owned {
+    texts: [Option<Box<str>>; 5],
     warnings: Vec<Warning>,
 }
 
@@ -173,24 +191,57 @@ impl<'a> Postback<'a> {
     /// A postback with only a click id, for building one by hand (tests, replays).
     #[must_use]
     pub fn new(click_id: impl Into<Cow<'a, str>>) -> Self {
+        Self::empty().with_text(Text::ClickId, Some(click_id.into()))
+    }
+
+    const fn empty() -> Self {
         Self {
-            click_id: click_id.into(),
-            status: None,
+            borrowed: [None; 5],
             state: None,
             payout: None,
             currency: None,
-            txid: None,
-            event: None,
-            token: None,
-            warnings: Vec::new(),
+            owned: None,
+        }
+    }
+
+    /// This postback with `text` set (or cleared), borrowed or owned as given.
+    fn with_text(mut self, text: Text, value: Option<Cow<'a, str>>) -> Self {
+        let i = text as usize;
+        if let Some(owned) = &mut self.owned
+            && let Some(slot) = owned.texts.get_mut(i)
+        {
+            *slot = None;
+        }
+        let borrowed = match value {
+            None => None,
+            Some(Cow::Borrowed(value)) => Some(value),
+            Some(Cow::Owned(value)) => {
+                let owned = self.owned.get_or_insert_with(Box::default);
+                if let Some(slot) = owned.texts.get_mut(i) {
+                    *slot = Some(value.into_boxed_str());
+                }
+                None
+            }
+        };
+        if let Some(slot) = self.borrowed.get_mut(i) {
+            *slot = borrowed;
+        }
+        self
+    }
+
+    /// The text at `text`, borrowed or owned.
+    fn text(&self, text: Text) -> Option<&str> {
+        let i = text as usize;
+        match self.borrowed.get(i).copied().flatten() {
+            Some(value) => Some(value),
+            None => self.owned.as_ref()?.texts.get(i)?.as_deref(),
         }
     }
 
     /// This postback with the raw status word.
     #[must_use]
-    pub fn with_status(mut self, status: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.status = status.map(Into::into);
-        self
+    pub fn with_status(self, status: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.with_text(Text::Status, status.map(Into::into))
     }
 
     /// This postback with a state.
@@ -216,29 +267,37 @@ impl<'a> Postback<'a> {
 
     /// This postback with a transaction id.
     #[must_use]
-    pub fn with_txid(mut self, txid: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.txid = txid.map(Into::into);
-        self
+    pub fn with_txid(self, txid: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.with_text(Text::Txid, txid.map(Into::into))
     }
 
     /// This postback with an event or goal.
     #[must_use]
-    pub fn with_event(mut self, event: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.event = event.map(Into::into);
-        self
+    pub fn with_event(self, event: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.with_text(Text::Event, event.map(Into::into))
     }
 
     /// This postback with a token.
     #[must_use]
-    pub fn with_token(mut self, token: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.token = token.map(Into::into);
+    pub fn with_token(self, token: Option<impl Into<Cow<'a, str>>>) -> Self {
+        self.with_text(Text::Token, token.map(Into::into))
+    }
+
+    /// This postback with `warnings` added.
+    fn with_warnings(mut self, warnings: Vec<Warning>) -> Self {
+        if !warnings.is_empty() {
+            self.owned
+                .get_or_insert_with(Box::default)
+                .warnings
+                .extend(warnings);
+        }
         self
     }
 
     /// The click id, decoded and trimmed; never empty in a parsed postback.
     #[must_use]
     pub fn click_id(&self) -> &str {
-        &self.click_id
+        self.text(Text::ClickId).unwrap_or_default()
     }
 
     /// The conversion state: the mapped status, the profile's default when no status was sent,
@@ -251,7 +310,7 @@ impl<'a> Postback<'a> {
     /// The status exactly as sent (decoded and trimmed), kept even when it maps to no state.
     #[must_use]
     pub fn status(&self) -> Option<&str> {
-        self.status.as_deref()
+        self.text(Text::Status)
     }
 
     /// The payout, exact.
@@ -269,44 +328,83 @@ impl<'a> Postback<'a> {
     /// The transaction id.
     #[must_use]
     pub fn txid(&self) -> Option<&str> {
-        self.txid.as_deref()
+        self.text(Text::Txid)
     }
 
     /// The event or goal.
     #[must_use]
     pub fn event(&self) -> Option<&str> {
-        self.event.as_deref()
+        self.text(Text::Event)
     }
 
     /// The value of the profile's token parameter, for a guard to check.
     #[must_use]
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.text(Text::Token)
     }
 
     /// What was odd but not fatal, such as a value that still looks encoded.
     #[must_use]
     pub fn warnings(&self) -> &[Warning] {
-        &self.warnings
+        self.owned
+            .as_ref()
+            .map_or(&[], |owned| owned.warnings.as_slice())
     }
 
     /// The same postback, owning its text, so it can outlive the request.
     #[must_use]
     pub fn into_owned(self) -> Postback<'static> {
-        fn own(text: Cow<'_, str>) -> Cow<'static, str> {
-            Cow::Owned(text.into_owned())
+        let mut owned = self.owned.unwrap_or_default();
+        for (slot, borrowed) in owned.texts.iter_mut().zip(self.borrowed) {
+            if let Some(text) = borrowed {
+                *slot = Some(text.into());
+            }
         }
+        let any = owned.texts.iter().any(Option::is_some) || !owned.warnings.is_empty();
         Postback {
-            click_id: own(self.click_id),
-            status: self.status.map(own),
+            borrowed: [None; 5],
             state: self.state,
             payout: self.payout,
             currency: self.currency,
-            txid: self.txid.map(own),
-            event: self.event.map(own),
-            token: self.token.map(own),
-            warnings: self.warnings,
+            owned: any.then_some(owned),
         }
+    }
+}
+
+/// Two postbacks are equal when every accessor gives the same, whether a text is borrowed or
+/// owned.
+impl PartialEq for Postback<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        let texts = [
+            Text::ClickId,
+            Text::Status,
+            Text::Txid,
+            Text::Event,
+            Text::Token,
+        ];
+        texts.iter().all(|&t| self.text(t) == other.text(t))
+            && self.state == other.state
+            && self.payout == other.payout
+            && self.currency == other.currency
+            && self.warnings() == other.warnings()
+    }
+}
+
+impl Eq for Postback<'_> {}
+
+impl fmt::Debug for Postback<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Postback")
+            .field("click_id", &self.click_id())
+            .field("status", &self.status())
+            .field("state", &self.state)
+            .field("payout", &self.payout)
+            .field("currency", &self.currency)
+            .field("txid", &self.txid())
+            .field("event", &self.event())
+            .field("token", &self.token())
+            .field("warnings", &self.warnings())
+            .finish()
     }
 }
 
@@ -1477,21 +1575,30 @@ fn parse_plain<'a>(
     // Segment by segment: match the key, then find the segment's end from the value's start
     // (or the key's, for a key the profile does not read). Each field read keeps where its
     // value starts and ends; only the texts the `Postback` holds become `str` slices.
+    // A query too short to hold more parameters than the limit is not counted; a longer one
+    // is, by its `&`s (and those in a fragment too, which only sends a few more postbacks
+    // to the general path).
+    let query = input.get(start..)?;
+    #[expect(
+        clippy::naive_bytecount,
+        reason = "a rare case (a query longer than the limit), not worth a dependency"
+    )]
+    if query.len() >= limits.params && query.iter().filter(|&&b| b == b'&').count() >= limits.params
+    {
+        return None;
+    }
     let mut spans = [(0usize, 0usize); 7];
-    let mut seen = 0u8;
     let mut at = start;
-    let mut segments = 0;
     let mut chunks = Chunks::new(input, start);
     loop {
-        segments += 1;
         let end = match field_at(names, input, at).ok()? {
             Some((field, from)) => {
-                // A field sent twice: the general path settles whether the values conflict.
-                let bit = 1u8 << field;
-                if seen & bit != 0 {
+                // A field sent twice (its span is set: a value ends past the query's start):
+                // the general path settles whether the values conflict.
+                let span = spans.get_mut(field)?;
+                if span.1 != 0 {
                     return None;
                 }
-                seen |= bit;
                 // Plain: nothing to decode, trim, check as UTF-8 or suspect as a macro (the
                 // whole segment: a name that is not plain sends its keys to the general path).
                 let (end, plain) = chunks.next_end();
@@ -1501,7 +1608,7 @@ fn parse_plain<'a>(
                 if field == Field::ClickId.index() {
                     on_click_id(src.get(from..)?.get(..end.checked_sub(from)?)?);
                 }
-                *spans.get_mut(field)? = (from, end);
+                *span = (from, end);
                 end
             }
             None => chunks.next_end().0,
@@ -1510,10 +1617,6 @@ fn parse_plain<'a>(
             break;
         }
         at = end + 1;
-    }
-    // Counted once at the end: the input's length bounds the loop meanwhile.
-    if segments > limits.params {
-        return None;
     }
     let [click, status, payout, currency, txid, event, token] = spans;
     let text = |span| plain_text(src, span, limits.value_bytes).ok();
@@ -1547,15 +1650,11 @@ fn parse_plain<'a>(
         Some(code) => Some(Currency::from_code(code)?),
     };
     Some(Postback {
-        click_id: Cow::Borrowed(click),
-        status: status.map(Cow::Borrowed),
+        borrowed: [Some(click), status, txid, event, token],
         state,
         payout,
         currency,
-        txid: txid.map(Cow::Borrowed),
-        event: event.map(Cow::Borrowed),
-        token: token.map(Cow::Borrowed),
-        warnings: Vec::new(),
+        owned: None,
     })
 }
 
@@ -2022,17 +2121,15 @@ fn finish<'a>(
         Some(got) if !got.value.is_empty() => Some(got.value),
         _ => None,
     };
-    Ok(Postback {
-        click_id: click.value,
-        status: status.map(|g| g.value),
-        state,
-        payout,
-        currency,
-        txid: text(txid),
-        event: text(event),
-        token: text(token),
-        warnings: st.warnings,
-    })
+    Ok(Postback::new(click.value)
+        .with_status(status.map(|g| g.value))
+        .with_state(state)
+        .with_payout(payout)
+        .with_currency(currency)
+        .with_txid(text(txid))
+        .with_event(text(event))
+        .with_token(text(token))
+        .with_warnings(st.warnings))
 }
 
 #[cfg(test)]

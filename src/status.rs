@@ -527,7 +527,10 @@ mod tests {
         let word = "approved_by_the_advertiser";
         let map = StatusMap::new().with(word, ConversionState::Approved);
         let table = map.exact_words();
-        assert_eq!(table.get(word.as_bytes(), words_of(word.as_bytes(), 0)), None);
+        assert_eq!(
+            table.get(word.as_bytes(), words_of(word.as_bytes(), 0)),
+            None
+        );
         assert_eq!(map.get(word), Some(ConversionState::Approved));
         assert!(StatusMap::new().exact_words().slots.is_empty());
     }

@@ -144,6 +144,40 @@ fn plain_values_borrow_and_encoded_values_allocate() {
     assert_eq!(owned.state(), Some(ConversionState::Approved));
 }
 
+/// A text is the same text whether the postback borrows it or owns it: equality, the
+/// accessors and `into_owned` see no difference, and setting a text again replaces it.
+#[test]
+fn borrowed_and_owned_texts_are_the_same_postback() {
+    let borrowed = Postback::new("abc")
+        .with_status(Some("sale"))
+        .with_txid(Some("T1"))
+        .with_state(Some(ConversionState::Approved));
+    let owned = Postback::new(String::from("abc"))
+        .with_status(Some(String::from("sale")))
+        .with_txid(Some(String::from("T1")))
+        .with_state(Some(ConversionState::Approved));
+    assert_eq!(borrowed, owned);
+    assert_eq!(format!("{borrowed:?}"), format!("{owned:?}"));
+    assert_eq!(borrowed.clone().into_owned(), owned);
+
+    let replaced = owned
+        .with_status(Some("lead"))
+        .with_txid(None::<&str>)
+        .with_event(Some(String::from("deposit")));
+    assert_eq!(replaced.status(), Some("lead"));
+    assert_eq!(replaced.txid(), None);
+    assert_eq!(replaced.event(), Some("deposit"));
+    assert_ne!(replaced, borrowed);
+
+    // Warnings travel with the owned texts.
+    let parser = Parser::generic();
+    let pb = parser.parse("click_id=abc%2520def&status=sale").unwrap();
+    assert_eq!(pb.warnings().len(), 1);
+    let detached = pb.clone().into_owned();
+    assert_eq!(detached.warnings(), pb.warnings());
+    assert_eq!(detached.click_id(), "abc%20def");
+}
+
 #[test]
 fn errors_say_where_and_what_to_check() {
     let parser = Parser::generic();
