@@ -286,25 +286,41 @@ impl Amount {
         if digits.len() > 18 {
             return None;
         }
-        let (mut magnitude, mut scale, mut int_digits, mut separator) = (0i64, 0u8, 0u8, false);
-        for &b in digits {
-            let digit = b.wrapping_sub(b'0');
-            if digit < 10 {
-                magnitude = magnitude * 10 + i64::from(digit);
-                if separator {
-                    scale += 1;
-                } else {
-                    int_digits += 1;
-                }
-            } else if (b == b'.' || b == b',') && !separator && int_digits > 0 {
-                separator = true;
-            } else {
-                return None;
+        // The whole digits, then the separator and the fraction's: one test a digit in each
+        // loop, where one loop would also ask on which side of the separator it is.
+        let mut magnitude = 0i64;
+        let mut at = 0;
+        while let Some(digit) = digits.get(at).map(|b| b.wrapping_sub(b'0')) {
+            if digit >= 10 {
+                break;
             }
+            magnitude = magnitude * 10 + i64::from(digit);
+            at += 1;
         }
-        if int_digits == 0 || (separator && scale == 0) || scale > Self::MAX_SCALE {
+        if at == 0 {
             return None;
         }
+        let scale = match digits.get(at) {
+            None => 0,
+            Some(b'.' | b',') => {
+                let point = at;
+                at += 1;
+                while let Some(&b) = digits.get(at) {
+                    let digit = b.wrapping_sub(b'0');
+                    if digit >= 10 {
+                        return None;
+                    }
+                    magnitude = magnitude * 10 + i64::from(digit);
+                    at += 1;
+                }
+                let scale = at - point - 1;
+                if scale == 0 || scale > usize::from(Self::MAX_SCALE) {
+                    return None;
+                }
+                scale as u8
+            }
+            Some(_) => return None,
+        };
         Some(Self {
             units: if negative { -magnitude } else { magnitude },
             scale,

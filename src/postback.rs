@@ -897,6 +897,7 @@ fn quote(text: &str) -> Box<str> {
 
 /// Where the query starts inside `input` (`input.len()` when there is none). Its end is found
 /// by the scan ([`Segments`]): the first `#`, or the end of the input.
+#[inline]
 fn query_start(input: &[u8], shape: Shape) -> Result<usize, ParsePostbackError> {
     if shape == Shape::Form {
         return Ok(0);
