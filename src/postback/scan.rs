@@ -88,9 +88,8 @@ pub(super) fn delimiters(input: &[u8], at: usize) -> u64 {
     reason = "the fast path's inner loop reads every key through it"
 )]
 pub(super) fn key_words(input: &[u8], at: usize) -> Option<[u64; 2]> {
-    let bytes: [u8; 16] = if let Some(bytes) = at.checked_add(16).and_then(|end| input.get(at..end))
-    {
-        bytes.try_into().ok()?
+    let bytes: [u8; 16] = if let Some(bytes) = input.get(at..).and_then(<[u8]>::first_chunk) {
+        *bytes
     } else {
         let rest = input.get(at..).filter(|rest| !rest.is_empty())?;
         if let Some(last) = input.len().checked_sub(16) {
