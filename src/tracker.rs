@@ -453,7 +453,8 @@ impl<S: ClickStore> Tracker<S> {
                 &self.guard.redact(request.target()),
                 body.as_deref(),
                 outcome.clone(),
-                postback.map(Postback::into_owned),
+                // Dropped before the copy, not after: one allocation fewer per entry.
+                postback.map(|pb| pb.with_token(None::<&str>).into_owned()),
                 hint,
             ));
         } else {
