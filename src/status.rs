@@ -397,7 +397,7 @@ impl ExactWords {
     #[inline(always)]
     #[expect(
         clippy::inline_always,
-        reason = "once per postback on the parser's fast path, where a call costs a third of it"
+        reason = "once per postback on the parser's fast path: measured 15 fewer instructions inlined"
     )]
     pub(crate) fn get(&self, word: &[u8], words: [u64; 2]) -> Option<ConversionState> {
         let len = word.len();
