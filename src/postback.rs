@@ -39,7 +39,7 @@ use crate::money::{Amount, Currency, ParseAmountError};
 use crate::profile::{ClickIdShape, Names, Profile, Slot, lead_slot};
 use crate::status::{ConversionState, Vocabulary};
 
-mod scan;
+pub(crate) mod scan;
 use scan::{Chunks, LOW_BITS, delimiters, find_any, key_words, zero_bytes};
 
 /// A fact a postback carries; each [`Profile`] names the parameters for it.

@@ -217,17 +217,7 @@ pub(crate) struct Index {
 /// The first sixteen bytes of `name=` as two little-endian words (zero past its end), and the
 /// masks of the input bytes they are compared with.
 fn key_pattern(name: &[u8]) -> ([u64; 2], [u64; 2]) {
-    let mut bytes = [0u8; 16];
-    let mut mask = [0u8; 16];
-    for ((b, m), &byte) in bytes.iter_mut().zip(&mut mask).zip(name.iter().chain(b"=")) {
-        *b = byte;
-        *m = 0xff;
-    }
-    let words = |array: [u8; 16]| {
-        let (low, high) = array.split_at(8);
-        [low, high].map(|half| u64::from_le_bytes(half.try_into().unwrap_or_default()))
-    };
-    (words(bytes), words(mask))
+    crate::postback::scan::pattern(name.iter().chain(b"="))
 }
 
 /// Where [`Index`]'s leads keep names that begin with bytes `first` and `second`: distinct for

@@ -362,11 +362,7 @@ impl ExactWords {
         let mut slots = vec![ExactWord::default(); size].into_boxed_slice();
         for (word, state) in words {
             let len = word.len();
-            let mut padded = [0u8; 16];
-            for (to, &byte) in padded.iter_mut().zip(word) {
-                *to = byte;
-            }
-            let words = little_endian_words(padded);
+            let (words, _) = crate::postback::scan::pattern(word);
             let start = Self::slot(words, len, shift);
             // At most half the slots are used: an empty one is always found.
             if let Some(slot) = (0..size)
@@ -426,12 +422,6 @@ impl ExactWords {
         }
         None
     }
-}
-
-/// Sixteen bytes as two little-endian words.
-fn little_endian_words(bytes: [u8; 16]) -> [u64; 2] {
-    let (low, high) = bytes.split_at(8);
-    [low, high].map(|half| u64::from_le_bytes(half.try_into().unwrap_or_default()))
 }
 
 /// Two maps are equal when they give every word the same state, whatever the insertion order.

@@ -109,6 +109,23 @@ pub(super) fn key_words(input: &[u8], at: usize) -> Option<[u64; 2]> {
     ])
 }
 
+/// Up to sixteen bytes as two little-endian words, zero past them, and the masks of the bytes
+/// they fill: the pattern a name or a status word is compared with, sixteen input bytes at a
+/// time ([`key_words`]). Bytes past the sixteenth are ignored.
+pub(crate) fn pattern<'b>(bytes: impl IntoIterator<Item = &'b u8>) -> ([u64; 2], [u64; 2]) {
+    let mut words = [0u8; 16];
+    let mut masks = [0u8; 16];
+    for ((to, mask), &byte) in words.iter_mut().zip(&mut masks).zip(bytes) {
+        *to = byte;
+        *mask = 0xff;
+    }
+    let little_endian = |array: [u8; 16]| {
+        let (low, high) = array.split_at(8);
+        [low, high].map(|half| u64::from_le_bytes(half.try_into().unwrap_or_default()))
+    };
+    (little_endian(words), little_endian(masks))
+}
+
 /// Whether `byte` ends a value for the fast path: `&`, or `#` (the fragment).
 #[cfg(test)]
 pub(super) const fn is_end(byte: u8) -> bool {
