@@ -318,7 +318,8 @@ impl TrackerParams {
     /// assert_eq!(url, "https://tr.example/conv?clid={sub1}&amount={sum}&state=ok");
     ///
     /// let fired = url.replace("{sub1}", "c1").replace("{sum}", "2.5");
-    /// assert_eq!(mine.parse(&fired)?.state(), Some(ConversionState::Approved));
+    /// let parser = postback::Parser::new(mine);
+    /// assert_eq!(parser.parse(&fired)?.state(), Some(ConversionState::Approved));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]

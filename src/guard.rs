@@ -58,7 +58,6 @@
 //! ```
 
 mod cidr;
-mod decode;
 mod forwarded;
 #[cfg(feature = "signature")]
 mod signature;
@@ -78,7 +77,7 @@ pub use signature::Signature;
 
 use crate::Request;
 use crate::profile::Profile;
-use decode::Plus;
+use crate::query::{self, Plus};
 use forwarded::SplitUnquoted;
 
 /// Where a request carries its shared-secret token.
@@ -457,26 +456,22 @@ impl Guard {
     /// ```
     #[must_use]
     pub fn redact<'t>(&self, target: &'t str) -> Cow<'t, str> {
-        let profile_params = self.profile_token_params();
-        if self.tokens.is_empty() && profile_params.is_empty() {
+        if self.tokens.is_empty() && self.profile_token_params().is_empty() {
             return Cow::Borrowed(target);
         }
-        let request = Request::get(target);
         let bytes = target.as_bytes();
         let mut hide = Vec::new();
-        if let Some(query) = request.query_range() {
-            for name in self.param_names_to_hide() {
-                param_value_ranges(bytes, query.clone(), name.as_bytes(), &mut hide);
+        if let Ok(located) = query::locate(bytes) {
+            if let (false, TokenSource::PathSegment(index)) =
+                (self.tokens.is_empty(), &self.token_source)
+            {
+                hide.extend(segment_range(bytes, located.path.clone(), *index));
+            }
+            // The fragment too: a token sent there is refused, but must not reach the log.
+            for range in [located.query, located.fragment].into_iter().flatten() {
+                self.secret_values(bytes, range, &mut hide);
             }
         }
-        if let (false, TokenSource::PathSegment(index)) =
-            (self.tokens.is_empty(), &self.token_source)
-        {
-            hide.extend(segment_range(bytes, request.path_range(), *index));
-        }
-        // Ranges from several names come unordered; they never overlap (each is one pair's value).
-        hide.sort_unstable_by_key(|range| range.start);
-        hide.dedup();
         if hide.is_empty() {
             return Cow::Borrowed(target);
         }
@@ -496,15 +491,28 @@ impl Guard {
             return Cow::Borrowed(body);
         }
         let mut hide = Vec::new();
-        for name in self.param_names_to_hide() {
-            param_value_ranges(body, 0..body.len(), name.as_bytes(), &mut hide);
-        }
-        hide.sort_unstable_by_key(|range| range.start);
-        hide.dedup();
+        self.secret_values(body, 0..body.len(), &mut hide);
         if hide.is_empty() {
             Cow::Borrowed(body)
         } else {
             Cow::Owned(mask(body, &hide))
+        }
+    }
+
+    /// The ranges of the non-empty values in `text[range]` whose names, as sent or decoded,
+    /// are a secret's name in any ASCII case (`token`, `Token`, `%74oken`): redaction hides
+    /// more than the checks read, never less. In order, never overlapping.
+    fn secret_values(&self, text: &[u8], range: Range<usize>, out: &mut Vec<Range<usize>>) {
+        let is_secret = |name: &[u8]| {
+            self.param_names_to_hide()
+                .any(|secret| name.eq_ignore_ascii_case(secret.as_bytes()))
+        };
+        for pair in query::pairs(text, range) {
+            if !pair.value.is_empty()
+                && (is_secret(pair.name) || pair.decoded_name().is_some_and(|n| is_secret(&n)))
+            {
+                out.push(pair.value_at..pair.value_at + pair.value.len());
+            }
         }
     }
 
@@ -532,30 +540,19 @@ impl Guard {
     fn check_token(&self, request: &Request<'_>) -> Result<(), GuardError> {
         let raw: Option<&[u8]> = match &self.token_source {
             TokenSource::Param(name) => {
-                let query = request.query().unwrap_or("");
-                // `str::split` on a char finds `&` with a vectorised search; most pieces are
-                // then rejected by their first bytes without looking for `=`.
-                let in_query = query.split('&').map(str::as_bytes);
-                let in_body = request
-                    .body()
-                    .into_iter()
-                    .flat_map(|b| b.split(|&c| c == b'&'));
+                let target = request.target().as_bytes();
+                let located = request.located().unwrap_or_default();
                 let mut found = None;
-                for piece in in_query.chain(in_body) {
-                    let Some(rest) = piece.strip_prefix(name.as_bytes()) else {
+                for pair in query::request_pairs(target, &located, request.body()) {
+                    if !pair.name_is(name.as_bytes()) {
                         continue;
-                    };
-                    let value = match rest {
-                        [] => &[][..],
-                        [b'=', value @ ..] => value,
-                        _ => continue,
-                    };
+                    }
                     if found.is_some() {
                         return Err(GuardError::AmbiguousToken {
                             location: self.token_source.clone(),
                         });
                     }
-                    found = Some(value);
+                    found = Some(pair.value);
                 }
                 found
             }
@@ -570,7 +567,7 @@ impl Guard {
             TokenSource::Param(_) => Plus::Space,
             TokenSource::PathSegment(_) => Plus::Literal,
         };
-        let presented = decode::decode(raw.unwrap_or_default(), plus);
+        let presented = query::decode(raw.unwrap_or_default(), plus);
         if presented.is_empty() {
             return Err(GuardError::MissingToken {
                 location: self.token_source.clone(),
@@ -592,30 +589,6 @@ impl Guard {
 }
 
 const MASK: &[u8] = b"***";
-
-/// The value ranges of every non-empty `name=value` pair in `bytes[region]`.
-fn param_value_ranges(
-    bytes: &[u8],
-    region: Range<usize>,
-    name: &[u8],
-    out: &mut Vec<Range<usize>>,
-) {
-    let Some(form) = bytes.get(region.clone()) else {
-        return;
-    };
-    let mut offset = region.start;
-    for piece in form.split(|&b| b == b'&') {
-        // The first byte rules out most pieces without a `memcmp` call.
-        if (piece.first() == name.first() || name.is_empty())
-            && let Some([b'=', value @ ..]) = piece.strip_prefix(name)
-            && !value.is_empty()
-        {
-            let start = offset + name.len() + 1;
-            out.push(start..start + value.len());
-        }
-        offset += piece.len() + 1;
-    }
-}
 
 /// The range of the path segment that [`Guard::check`] reads as the token, if not empty.
 fn segment_range(bytes: &[u8], path: Range<usize>, index: usize) -> Option<Range<usize>> {

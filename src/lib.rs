@@ -84,6 +84,7 @@ pub mod log;
 pub mod money;
 pub mod postback;
 pub mod profile;
+mod query;
 pub mod request;
 pub mod status;
 pub mod store;

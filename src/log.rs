@@ -133,6 +133,21 @@ impl LogEntry {
     }
 }
 
+/// The part of a request's target or body an entry can keep, and a few bytes more so that the
+/// entry still sees it was cut: what the tracker redacts, so that a large body costs no more
+/// to redact than a small one. A cut can split a token's value but not reveal it (the value
+/// is hidden up to the cut).
+pub(crate) fn head(text: &[u8]) -> &[u8] {
+    text.get(..MAX_LOGGED_REQUEST + 4).unwrap_or(text)
+}
+
+/// [`head`] of a text, at a character boundary.
+pub(crate) fn head_text(text: &str) -> &str {
+    (MAX_LOGGED_REQUEST + 1..=MAX_LOGGED_REQUEST + 4)
+        .find_map(|end| text.get(..end))
+        .unwrap_or(text)
+}
+
 /// Keeps at most [`MAX_LOGGED_REQUEST`] bytes of text, cut at a character boundary: already
 /// UTF-8, so no second check (it was a tenth of a logged postback's cost).
 fn bounded_text(text: &str) -> (Box<str>, bool) {

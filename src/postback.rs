@@ -32,15 +32,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::ControlFlow;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::money::{Amount, Currency, ParseAmountError};
-use crate::profile::{ClickIdShape, Names, Profile, Slot, lead_slot};
+use crate::profile::{ClickIdShape, Profile};
+use crate::query;
 use crate::status::{ConversionState, Vocabulary};
-
-pub(crate) mod scan;
-use scan::{Chunks, LOW_BITS, delimiters, find_any, key_words, zero_bytes};
 
 /// A fact a postback carries; each [`Profile`] names the parameters for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -703,6 +701,8 @@ enum SharedProfile {
 #[derive(Debug, Clone)]
 pub struct Parser {
     profile: SharedProfile,
+    /// The profile's names, compiled by [`Parser::new`]; shared by the parser's clones.
+    names: Arc<Names>,
     limits: Limits,
 }
 
@@ -758,33 +758,20 @@ impl Parser {
     /// `click_id=REPLACE`), `bad_status` (`status=4` for Affise), `bad_payout`
     /// (`payout=1.234,56`, `currency=usdt`), `too_long` (input or a value past the [`Limits`]).
     pub fn parse<'a>(&self, input: &'a str) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(
-            self.profile(),
-            self.limits,
-            input.as_bytes(),
-            Some(input),
-            Shape::Detect,
-        )
+        self.parse_input(input.as_bytes(), Some(input), Shape::Detect, |_| {})
     }
 
     /// [`Parser::parse`], calling `on_click_id` with the click id's text as soon as the scan
     /// meets it, before it reads the rest of the input (and before the id is judged: the parse
     /// may still refuse it). The tracker asks its store to start fetching the click then, so
-    /// that the fetch and the rest of the parse overlap. Only the fast path calls it: the
-    /// general one is the rare case, and finds the click id as late as everything else.
+    /// that the fetch and the rest of the parse overlap. Only a click id that needs no
+    /// decoding is announced.
     pub(crate) fn parse_announcing<'a>(
         &self,
         input: &'a str,
         on_click_id: impl FnMut(&str),
     ) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_announcing(
-            self.profile(),
-            self.limits,
-            input.as_bytes(),
-            Some(input),
-            Shape::Detect,
-            on_click_id,
-        )
+        self.parse_input(input.as_bytes(), Some(input), Shape::Detect, on_click_id)
     }
 
     /// Parses a URL, request target or bare query given as bytes, as read from an access log
@@ -811,7 +798,7 @@ impl Parser {
     /// As [`Parser::parse`]; for example `click_id=caf\xe9` is `malformed` (invalid UTF-8) at
     /// the byte that is not UTF-8.
     pub fn parse_bytes<'a>(&self, input: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(self.profile(), self.limits, input, None, Shape::Detect)
+        self.parse_input(input, None, Shape::Detect, |_| {})
     }
 
     /// Parses an `application/x-www-form-urlencoded` body. Bytes, so that invalid UTF-8 is an
@@ -822,13 +809,14 @@ impl Parser {
     ///
     /// As [`Parser::parse`]; for example `click_id=%FF` is `malformed` (invalid UTF-8).
     pub fn parse_form<'a>(&self, body: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(self.profile(), self.limits, body, None, Shape::Form)
+        self.parse_input(body, None, Shape::Form, |_| {})
     }
 }
 
 impl From<&'static Profile> for Parser {
     fn from(profile: &'static Profile) -> Self {
         Self {
+            names: Arc::new(Names::new(profile)),
             profile: SharedProfile::Static(profile),
             limits: Limits::default(),
         }
@@ -838,6 +826,7 @@ impl From<&'static Profile> for Parser {
 impl From<Arc<Profile>> for Parser {
     fn from(profile: Arc<Profile>) -> Self {
         Self {
+            names: Arc::new(Names::new(&profile)),
             profile: SharedProfile::Shared(profile),
             limits: Limits::default(),
         }
@@ -845,30 +834,6 @@ impl From<Arc<Profile>> for Parser {
 }
 
 impl Profile {
-    /// Parses `input` with this profile and default [`Limits`]: see [`Parser::parse`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Parser::parse`].
-    pub fn parse<'a>(&self, input: &'a str) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(
-            self,
-            Limits::default(),
-            input.as_bytes(),
-            Some(input),
-            Shape::Detect,
-        )
-    }
-
-    /// Parses a form body with this profile and default [`Limits`]: see [`Parser::parse_form`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Parser::parse_form`].
-    pub fn parse_form<'a>(&self, body: &'a [u8]) -> Result<Postback<'a>, ParsePostbackError> {
-        parse_with(self, Limits::default(), body, None, Shape::Form)
-    }
-
     fn field_params(&self, field: Field) -> &[Box<str>] {
         match field {
             Field::ClickId => self.click_id_params(),
@@ -895,88 +860,70 @@ fn quote(text: &str) -> Box<str> {
     text.chars().take(QUOTE_MAX).collect()
 }
 
-/// Where the query starts inside `input` (`input.len()` when there is none). Its end is found
-/// by the scan ([`Segments`]): the first `#`, or the end of the input.
-#[inline]
-fn query_start(input: &[u8], shape: Shape) -> Result<usize, ParsePostbackError> {
-    if shape == Shape::Form {
-        return Ok(0);
-    }
-    let find_from = |from: usize, at: usize| (from + at < input.len()).then_some(from + at);
-    let question_or_hash = |from: usize| {
-        let rest = input.get(from..).unwrap_or_default();
-        find_from(from, find_any(rest, [b'?', b'#']))
-    };
-    let start = if input.first() == Some(&b'/') {
-        question_or_hash(0)
-    } else if let Some(after_scheme) = scheme_end(input) {
-        // No host: `https:///x`, `https://?a=1`. A host holds no `?` or `#`, so the first
-        // one after the scheme ends the path as well.
-        if matches!(input.get(after_scheme), None | Some(b'/' | b'?' | b'#')) {
-            return Err(ParsePostbackError::Malformed {
-                param: "url".into(),
-                at: after_scheme,
-                kind: MalformedKind::BadUrl,
-            });
-        }
-        question_or_hash(after_scheme)
-    } else {
-        // A bare query, or a relative target without the leading slash (`gpb.php?subid=1`):
-        // a `?` before any `=`, `&` or `#` ends a path.
-        match find_any(input, [b'?', b'=', b'&', b'#']) {
-            at if input.get(at) == Some(&b'?') => Some(at),
-            _ => Some(0),
-        }
-    };
-    // A `#` before any `?` means the query is empty: everything after it is fragment.
-    Ok(match start.map(|at| (at, input.get(at))) {
-        None | Some((_, Some(b'#'))) => input.len(),
-        Some((at, Some(b'?'))) => at + 1,
-        Some((at, _)) => at,
-    })
-}
-
-/// The offset just after `scheme://`, if `input` starts with a URL scheme.
-fn scheme_end(input: &[u8]) -> Option<usize> {
-    // The schemes postbacks come with, without a byte-by-byte look.
-    if input.starts_with(b"https://") {
-        return Some(8);
-    }
-    if input.starts_with(b"http://") {
-        return Some(7);
-    }
-    let first = *input.first()?;
-    if !first.is_ascii_alphabetic() {
-        return None;
-    }
-    let colon = input
-        .iter()
-        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))?;
-    input.get(colon..)?.starts_with(b"://").then_some(colon + 3)
-}
-
-/// What a query key means to the profile.
-#[derive(Debug, Clone, Copy)]
-enum Target<'p> {
-    Field(Field, &'p str),
-    Mapping,
+/// What a parameter name means to the parser's profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// One of a field's parameters.
+    Field(Field),
+    /// A per-request status mapping parameter: its index in the profile's list.
+    Mapping(usize),
+    /// The JSON parameter.
     Json,
-    Ignored,
 }
 
-fn target<'p>(profile: &'p Profile, key: &[u8]) -> Target<'p> {
-    match profile.lookup().find(key) {
-        Some(Slot::Field(f, i)) => {
-            let field = Field::ALL
-                .get(usize::from(f))
-                .copied()
-                .unwrap_or(Field::Token);
-            let name = profile.field_params(field).get(usize::from(i));
-            name.map_or(Target::Ignored, |name| Target::Field(field, name))
+/// The profile's parameter names, compiled once by [`Parser::new`]. A parse compares a key
+/// only with the names of its length; most keys are ruled out by one bit test.
+#[derive(Debug)]
+struct Names {
+    /// Bit `n` set when some name is `n` bytes long (bit 63 for names of 63 bytes or more).
+    lengths: u64,
+    /// Every name the profile reads, fields first in [`Field::ALL`] order, then mapping
+    /// parameters, then the JSON parameter; for a name listed twice the first wins.
+    entries: Box<[(Box<str>, Slot)]>,
+}
+
+const fn length_bit(len: usize) -> u64 {
+    1 << if len < 63 { len } else { 63 }
+}
+
+impl Names {
+    fn new(profile: &Profile) -> Self {
+        let fields = Field::ALL.into_iter().flat_map(|field| {
+            profile
+                .field_params(field)
+                .iter()
+                .map(move |name| (name.clone(), Slot::Field(field)))
+        });
+        let mappings = profile
+            .status_mapping_params()
+            .iter()
+            .enumerate()
+            .map(|(i, mapping)| (mapping.param.clone(), Slot::Mapping(i)));
+        let json = profile.json_param().map(|name| (name.into(), Slot::Json));
+        let entries: Box<[(Box<str>, Slot)]> = fields.chain(mappings).chain(json).collect();
+        let lengths = entries
+            .iter()
+            .fold(0, |bits, (name, _)| bits | length_bit(name.len()));
+        Self { lengths, entries }
+    }
+
+    /// What `name` means, and the profile's spelling of it.
+    #[inline]
+    fn find(&self, name: &[u8]) -> Option<(Slot, &str)> {
+        if self.lengths & length_bit(name.len()) == 0 {
+            return None;
         }
-        Some(Slot::Mapping) => Target::Mapping,
-        Some(Slot::Json) => Target::Json,
-        None => Target::Ignored,
+        self.entries
+            .iter()
+            .find(|(known, _)| known.as_bytes() == name)
+            .map(|(known, slot)| (*slot, &**known))
+    }
+
+    /// What `pair`'s name means: as sent, or decoded (see [`query::Pair::decoded_name`]).
+    #[inline]
+    fn find_pair(&self, pair: &query::Pair<'_>) -> Option<(Slot, &str)> {
+        self.find(pair.name)
+            .or_else(|| self.find(&pair.decoded_name()?))
     }
 }
 
@@ -1022,78 +969,11 @@ mod class {
     };
 }
 
-/// One `key=value` segment of the query.
-#[derive(Debug, Clone, Copy)]
-struct Segment<'a> {
-    key: &'a [u8],
-    value: &'a [u8],
-    /// Offset of the value in the input.
-    at: usize,
-}
-
 /// The byte classes ([`class`]) present in `bytes`.
 fn flags_of(bytes: &[u8]) -> u8 {
     bytes
         .iter()
         .fold(0, |flags, &b| flags | class::TABLE[usize::from(b)])
-}
-
-/// The segment from `start` to `end` (exclusive) whose first `=` is at `eq` (`usize::MAX`:
-/// none).
-#[inline]
-fn segment(input: &[u8], start: usize, eq: usize, end: usize) -> Segment<'_> {
-    let (key_end, at) = if eq == usize::MAX {
-        (end, end)
-    } else {
-        (eq, eq + 1)
-    };
-    Segment {
-        key: input.get(start..key_end).unwrap_or_default(),
-        value: input.get(at..end).unwrap_or_default(),
-        at,
-    }
-}
-
-/// The single pass: calls `visit` with each segment of the query that starts at `start`,
-/// split at `&` and at each segment's first `=`, stopping at `#` (except in a form body, where
-/// `#` is data), until `visit` breaks. It reads the query eight bytes at a time and visits
-/// only the delimiters: a few instructions per word plus a few per delimiter. A closure rather
-/// than an iterator, so that the scan's state stays in registers inside the caller's loop.
-#[inline]
-fn for_each_segment<'a, B>(
-    input: &'a [u8],
-    start: usize,
-    shape: Shape,
-    mut visit: impl FnMut(Segment<'a>) -> ControlFlow<B>,
-) -> ControlFlow<B> {
-    if start >= input.len() {
-        return ControlFlow::Continue(());
-    }
-    let form = shape == Shape::Form;
-    let mut seg_start = start;
-    let mut eq = usize::MAX;
-    let mut base = start;
-    loop {
-        let mut mask = delimiters(input, base);
-        while mask != 0 {
-            let pos = base + (mask.trailing_zeros() / 8) as usize;
-            mask &= mask - 1;
-            match input.get(pos) {
-                Some(b'&') => {
-                    visit(segment(input, seg_start, eq, pos))?;
-                    seg_start = pos + 1;
-                    eq = usize::MAX;
-                }
-                Some(b'=') if eq == usize::MAX => eq = pos,
-                Some(b'#') if !form => return visit(segment(input, seg_start, eq, pos)),
-                _ => {}
-            }
-        }
-        base += 8;
-        if base >= input.len() {
-            return visit(segment(input, seg_start, eq, input.len()));
-        }
-    }
 }
 
 /// Why a value could not be decoded: the kind and its byte offset within the raw value.
@@ -1102,102 +982,49 @@ struct DecodeError {
     at: usize,
 }
 
-fn needs_decoding(raw: &[u8]) -> bool {
-    raw.iter().any(|&b| b == b'%' || b == b'+')
-}
-
-/// [`decode`], skipping the work the scan's byte classes show is not needed: a plain value
-/// is a slice of the input text (when the input was a `&str`, no UTF-8 check at all).
-fn decode_flagged<'a>(
+/// One round of form decoding (`+` is a space), strict about escapes and UTF-8, then trimmed.
+/// A value whose byte classes ([`flags_of`]) show nothing to decode or trim is a slice of the
+/// input text when there is one, with no UTF-8 check; otherwise it borrows unless it holds `%`
+/// or `+`.
+fn decode_text<'a>(
     raw: &'a [u8],
     flags: u8,
     src: Option<&'a str>,
     at: usize,
 ) -> Result<Cow<'a, str>, DecodeError> {
-    if flags & (class::ENC | class::WIDE | class::SPACE) == 0 {
-        if let Some(text) = src.and_then(|src| src.get(at..at + raw.len())) {
-            return Ok(Cow::Borrowed(text));
-        }
-        if let Ok(text) = std::str::from_utf8(raw) {
-            return Ok(Cow::Borrowed(text));
-        }
+    if flags & (class::ENC | class::WIDE | class::SPACE) == 0
+        && let Some(text) = src.and_then(|src| src.get(at..at + raw.len()))
+    {
+        return Ok(Cow::Borrowed(text));
     }
-    decode(raw)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+    if let Some(at) = query::bad_escape(raw) {
+        return Err(DecodeError {
+            kind: MalformedKind::BadEscape,
+            at,
+        });
     }
-}
-
-/// One round of form-urlencoded decoding (`+` is a space), strict about escapes and UTF-8,
-/// then trimmed. Borrows unless the value contains `%` or `+`.
-fn decode(raw: &[u8]) -> Result<Cow<'_, str>, DecodeError> {
-    if !needs_decoding(raw) {
-        return match std::str::from_utf8(raw) {
+    match query::decode(raw, query::Plus::Space) {
+        Cow::Borrowed(bytes) => match std::str::from_utf8(bytes) {
             Ok(text) => Ok(Cow::Borrowed(text.trim())),
             Err(e) => Err(DecodeError {
                 kind: MalformedKind::InvalidUtf8,
                 at: e.valid_up_to(),
             }),
-        };
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    // For each decoded byte, where its source starts in `raw`, to point UTF-8 errors at input.
-    let mut i = 0;
-    while let Some(&b) = raw.get(i) {
-        match b {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let byte = raw
-                    .get(i + 1)
-                    .and_then(|&h| hex(h))
-                    .zip(raw.get(i + 2).and_then(|&l| hex(l)));
-                let Some((high, low)) = byte else {
-                    return Err(DecodeError {
-                        kind: MalformedKind::BadEscape,
-                        at: i,
-                    });
-                };
-                out.push(high << 4 | low);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    match String::from_utf8(out) {
-        Ok(text) => {
-            let trimmed = text.trim();
-            Ok(Cow::Owned(if trimmed.len() == text.len() {
-                text
-            } else {
-                trimmed.to_owned()
-            }))
-        }
-        Err(e) => Err(DecodeError {
-            kind: MalformedKind::InvalidUtf8,
-            at: raw_offset(raw, e.utf8_error().valid_up_to()),
-        }),
+        },
+        Cow::Owned(bytes) => match String::from_utf8(bytes) {
+            Ok(text) if text.trim().len() == text.len() => Ok(Cow::Owned(text)),
+            Ok(text) => Ok(Cow::Owned(text.trim().to_owned())),
+            Err(e) => Err(DecodeError {
+                kind: MalformedKind::InvalidUtf8,
+                at: query::raw_offset(raw, e.utf8_error().valid_up_to()),
+            }),
+        },
     }
 }
 
-/// The offset in `raw` of the `decoded`-th decoded byte.
-fn raw_offset(raw: &[u8], decoded: usize) -> usize {
-    let mut i = 0;
-    for _ in 0..decoded {
-        i += if raw.get(i) == Some(&b'%') { 3 } else { 1 };
-    }
-    i.min(raw.len())
+/// [`decode_text`] of a value that is not a slice of the input.
+fn decode(raw: &[u8]) -> Result<Cow<'_, str>, DecodeError> {
+    decode_text(raw, flags_of(raw), None, 0)
 }
 
 /// Whether decoded text still holds a valid `%XX` escape.
@@ -1327,7 +1154,8 @@ struct State<'a, 'p> {
     malformed: Option<ParsePostbackError>,
     /// An escape error that is really a `%NAME%` macro; reported at `unexpanded_macro` rank.
     escape_macro: Option<ParsePostbackError>,
-    saw_mapping: bool,
+    /// The mapping parameters sent: index in the profile's list, raw value, its offset.
+    mappings: Vec<(usize, &'a [u8], usize)>,
     json: Option<(&'p str, &'a [u8], usize)>,
     warnings: Vec<Warning>,
 }
@@ -1347,7 +1175,7 @@ impl<'a> State<'a, '_> {
 
     /// Decodes `raw` for `param`, recording a decode failure.
     fn decode(&mut self, param: &str, raw: &'a [u8], flags: u8, at: usize) -> Option<Cow<'a, str>> {
-        match decode_flagged(raw, flags, self.src, at) {
+        match decode_text(raw, flags, self.src, at) {
             Ok(value) => Some(value),
             Err(e) => {
                 self.decode_failed(param, raw, at, e);
@@ -1401,401 +1229,145 @@ impl<'a, 'p> State<'a, 'p> {
     }
 }
 
-fn parse_with<'a>(
-    profile: &Profile,
-    limits: Limits,
-    input: &'a [u8],
-    src: Option<&'a str>,
-    shape: Shape,
-) -> Result<Postback<'a>, ParsePostbackError> {
-    parse_announcing(profile, limits, input, src, shape, |_| {})
-}
-
-/// [`parse_with`], telling `on_click_id` the click id as soon as the fast path meets it. Only
-/// this and the fast path are generic over the callback: the general path is compiled once.
-#[inline]
-fn parse_announcing<'a>(
-    profile: &Profile,
-    limits: Limits,
-    input: &'a [u8],
-    src: Option<&'a str>,
-    shape: Shape,
-    on_click_id: impl FnMut(&str),
-) -> Result<Postback<'a>, ParsePostbackError> {
-    let start = check_and_locate(limits, input, shape)?;
-    if let Some(src) = src
-        && let Some(postback) = parse_plain(profile, limits, src, start, on_click_id)
-    {
-        return Ok(postback);
-    }
-    parse_general(profile, limits, input, src, shape, start)
-}
-
-/// The input's length checked against the limit, and where its query starts.
-#[inline]
-fn check_and_locate(
-    limits: Limits,
-    input: &[u8],
-    shape: Shape,
-) -> Result<usize, ParsePostbackError> {
-    if input.len() > limits.input_bytes {
-        return Err(ParsePostbackError::TooLong {
-            param: None,
-            limit: Limit::InputLength,
-            len: input.len(),
-            max: limits.input_bytes,
-        });
-    }
-    query_start(input, shape)
-}
-
-/// The general path: every input, every error. The reference for behaviour, which the fast
-/// path ([`parse_plain`]) only ever agrees with.
-fn parse_general<'a>(
-    profile: &Profile,
-    limits: Limits,
-    input: &'a [u8],
-    src: Option<&'a str>,
-    shape: Shape,
-    start: usize,
-) -> Result<Postback<'a>, ParsePostbackError> {
-    let lengths = profile.lookup().lengths;
-    let mut st = State {
-        src,
-        got: Default::default(),
-        malformed: None,
-        escape_macro: None,
-        saw_mapping: false,
-        json: None,
-        warnings: Vec::new(),
-    };
-    let mut raws: [Option<Raw<'a, '_>>; 7] = [None; 7];
-    let mut duplicates = false;
-    let mut count = 0;
-    let scan = for_each_segment(input, start, shape, |seg| {
-        if count >= limits.params {
-            return ControlFlow::Break(ParsePostbackError::TooLong {
+impl Parser {
+    /// Where `input`'s pairs are: the whole of a form body, the query of anything else.
+    fn locate(&self, input: &[u8], shape: Shape) -> Result<Range<usize>, ParsePostbackError> {
+        if input.len() > self.limits.input_bytes {
+            return Err(ParsePostbackError::TooLong {
                 param: None,
-                limit: Limit::ParamCount,
-                len: count + 1,
-                max: limits.params,
+                limit: Limit::InputLength,
+                len: input.len(),
+                max: self.limits.input_bytes,
             });
         }
-        count += 1;
-        // Most keys: rule out every name of another length with one bit test.
-        let len_bit = if seg.key.len() < 64 {
-            1 << seg.key.len()
-        } else {
-            1
-        };
-        let mut found = if lengths & len_bit == 0 {
-            Target::Ignored
-        } else {
-            target(profile, seg.key)
-        };
-        let decoded_key;
-        if matches!(found, Target::Ignored) && needs_decoding(seg.key) {
-            // Rare: a sender that encodes parameter names. Undecodable names match nothing.
-            decoded_key = decode(seg.key).ok();
-            if let Some(key) = decoded_key.as_deref() {
-                found = target(profile, key.as_bytes());
-            }
-        }
-        match found {
-            Target::Field(field, param) => match &mut raws[field.index()] {
-                slot @ None => {
-                    *slot = Some(Raw {
-                        param,
-                        value: seg.value,
-                        at: seg.at,
-                        flags: flags_of(seg.value),
-                    });
-                }
-                // The same bytes again cannot conflict; different bytes may still decode
-                // to the same text, which a second look after decoding settles.
-                Some(first) => duplicates |= first.value != seg.value,
+        match shape {
+            Shape::Form => Ok(0..input.len()),
+            Shape::Detect => match query::locate(input) {
+                Ok(located) => Ok(located.query.unwrap_or(0..0)),
+                Err(query::NoHost { at }) => Err(ParsePostbackError::Malformed {
+                    param: "url".into(),
+                    at,
+                    kind: MalformedKind::BadUrl,
+                }),
             },
-            Target::Mapping => st.saw_mapping = true,
-            Target::Json => {
-                let param = profile.json_param().unwrap_or_default();
-                if st.json.is_none() {
-                    st.json = Some((param, seg.value, seg.at));
-                }
-            }
-            Target::Ignored => {}
         }
-        ControlFlow::Continue(())
-    });
-    if let ControlFlow::Break(err) = scan {
-        return Err(err);
     }
-    decode_fields(&mut st, &raws);
-    if duplicates {
-        check_duplicates(profile, &mut st, input, start, shape);
-    }
-    if let Some((param, raw, at)) = st.json {
-        read_json(profile, &mut st, param, raw, at);
-    }
-    let mapped_state = if st.saw_mapping {
-        mapped_state(profile, &mut st, input, start, shape)
-    } else {
-        None
-    };
-    finish(profile, limits, st, mapped_state)
-}
 
-/// The fast path for the common postback: every read value is plain ASCII text (nothing to
-/// decode, trim or suspect as a macro), each field is sent once, and the profile needs no
-/// mapping or JSON parameter. It builds the [`Postback`] straight from slices of the input.
-/// Anything else, including every error, returns `None` and the general path (which is the
-/// reference for behaviour) parses the input again from the start.
-///
-/// It is faster than the general path's scan because it does not split every segment: masks
-/// of `&`, `#` and the bytes that are not plain, sixty-four bytes at a time ([`Chunks`]),
-/// give each segment's end, so segments follow one another through a few bit operations; at
-/// each segment's start one compare of sixteen bytes with the name that begins with the same
-/// two bytes finds the common key, and most other keys begin with two bytes no name does.
-///
-/// When it finds the click id it tells `on_click_id` (see [`Parser::parse_announcing`]).
-fn parse_plain<'a>(
-    profile: &Profile,
-    limits: Limits,
-    src: &'a str,
-    start: usize,
-    mut on_click_id: impl FnMut(&str),
-) -> Option<Postback<'a>> {
-    let index = profile.lookup();
-    if !index.raw_names {
-        return None;
-    }
-    let names = index.names();
-    let input = src.as_bytes();
-    if start >= input.len() || limits.params == 0 {
-        return None;
-    }
-    // Segment by segment: match the key, then find the segment's end from the value's start
-    // (or the key's, for a key the profile does not read). Each field read keeps where its
-    // value starts and ends; only the texts the `Postback` holds become `str` slices.
-    // A query too short to hold more parameters than the limit is not counted; a longer one
-    // is, by its `&`s (and those in a fragment too, which only sends a few more postbacks
-    // to the general path).
-    let query = input.get(start..)?;
-    #[expect(
-        clippy::naive_bytecount,
-        reason = "a rare case (a query longer than the limit), not worth a dependency"
-    )]
-    if query.len() >= limits.params && query.iter().filter(|&&b| b == b'&').count() >= limits.params
-    {
-        return None;
-    }
-    let mut spans = [(0usize, 0usize); 7];
-    let mut at = start;
-    let mut chunks = Chunks::new(input, start);
-    loop {
-        let end = match field_at(names, input, at).ok()? {
-            Some((field, from)) => {
-                // A field sent twice (its span is set: a value ends past the query's start):
-                // the general path settles whether the values conflict.
-                let span = spans.get_mut(field)?;
-                if span.1 != 0 {
-                    return None;
-                }
-                // Plain: nothing to decode, trim, check as UTF-8 or suspect as a macro (the
-                // whole segment: a name that is not plain sends its keys to the general path).
-                let (end, plain) = chunks.next_end();
-                if !plain {
-                    return None;
-                }
-                if field == Field::ClickId.index() {
-                    on_click_id(src.get(from..)?.get(..end.checked_sub(from)?)?);
-                }
-                *span = (from, end);
-                end
+    /// The one parse: a single pass over the pairs that keeps, per field, the first value and
+    /// any different repeats (rare); then decoding, the rare second looks (repeats, JSON,
+    /// mapping parameters) and the checks in error-rank order ([`finish`]).
+    fn parse_input<'a>(
+        &self,
+        input: &'a [u8],
+        src: Option<&'a str>,
+        shape: Shape,
+        mut on_click_id: impl FnMut(&str),
+    ) -> Result<Postback<'a>, ParsePostbackError> {
+        let query = self.locate(input, shape)?;
+        let profile = self.profile();
+        let mut st = State {
+            src,
+            got: Default::default(),
+            malformed: None,
+            escape_macro: None,
+            mappings: Vec::new(),
+            json: None,
+            warnings: Vec::new(),
+        };
+        let mut raws: [Option<Raw<'a, '_>>; 7] = [None; 7];
+        let mut repeats = false;
+        for (count, pair) in query::pairs(input, query.clone()).enumerate() {
+            if count >= self.limits.params {
+                return Err(ParsePostbackError::TooLong {
+                    param: None,
+                    limit: Limit::ParamCount,
+                    len: count + 1,
+                    max: self.limits.params,
+                });
             }
-            None => chunks.next_end().0,
-        };
-        if input.get(end) != Some(&b'&') {
-            break;
-        }
-        at = end + 1;
-    }
-    let [click, status, payout, currency, txid, event, token] = spans;
-    let text = |span| plain_text(src, span, limits.value_bytes).ok();
-    let (status_at, status) = (status.0, text(status)?);
-    let (click, txid, event, token) = (text(click)??, text(txid)?, text(event)?, text(token)?);
-    if !profile.click_id_shape().matches(click) {
-        return None;
-    }
-    let state = match status {
-        None => profile.default_state(),
-        // The word as the map writes it, hashed; else trimmed and compared word by word,
-        // ignoring case (a plain value has no whitespace to trim, but may be in any case).
-        Some(word) => match key_words(input, status_at)
-            .and_then(|words| index.status_words.get(word.as_bytes(), words))
-            .or_else(|| profile.status_map().get(word))
-        {
-            None if profile.status_map().vocabulary() == Vocabulary::Closed => return None,
-            state => state,
-        },
-    };
-    // Payout and currency are read from the input's bytes, never kept as text. A placeholder
-    // word is neither an amount nor a code, so the general path gets it.
-    let bytes = |(from, end): (usize, usize)| input.get(from..end).filter(|b| !b.is_empty());
-    let payout = match bytes(payout) {
-        None => None,
-        // The common payout; anything else the general path reads (or refuses) in full.
-        Some(amount) => Some(Amount::parse_short(amount)?),
-    };
-    let currency = match bytes(currency) {
-        None => None,
-        Some(code) => Some(Currency::from_code(code)?),
-    };
-    Some(Postback {
-        borrowed: [Some(click), status, txid, event, token],
-        state,
-        payout,
-        currency,
-        owned: None,
-    })
-}
-
-/// For the fast path: the plain value at `from..end` as text, `None` when empty (as if not
-/// sent); or the general path for a placeholder word (an unexpanded macro) or a value over
-/// `max_len`.
-#[inline(always)]
-#[expect(
-    clippy::inline_always,
-    reason = "five calls per postback: measured 30 instructions a call when not inlined"
-)]
-fn plain_text(
-    src: &str,
-    (from, end): (usize, usize),
-    max_len: usize,
-) -> Result<Option<&str>, GeneralPath> {
-    if from == end {
-        return Ok(None);
-    }
-    let value = src
-        .get(from..)
-        .and_then(|rest| rest.get(..end.checked_sub(from)?))
-        .ok_or(GeneralPath)?;
-    let bytes = value.as_bytes();
-    // Fixed-size compares, where slices of a length known only at run time call memcmp.
-    if bytes.len() > max_len
-        || (bytes.len() == 7 && bytes.first_chunk::<7>() == Some(b"REPLACE"))
-        || (bytes.len() == 8 && bytes.first_chunk::<8>() == Some(b"OPTIONAL"))
-    {
-        return Err(GeneralPath);
-    }
-    Ok(Some(value))
-}
-
-/// The fast path gives up: the general path must judge the input.
-struct GeneralPath;
-
-/// For the fast path: the field (and where its value starts) whose parameter the segment at
-/// `at` names, `Ok(None)` when it names none, or [`GeneralPath`] for an encoded key that
-/// might decode to a name, a name with no `=`, a mapping or JSON key.
-#[inline(always)]
-#[expect(
-    clippy::inline_always,
-    reason = "the fast path's inner loop: measured 7% fewer instructions inlined"
-)]
-fn field_at(
-    names: Names<'_>,
-    input: &[u8],
-    at: usize,
-) -> Result<Option<(usize, usize)>, GeneralPath> {
-    let Some([word, high]) = key_words(input, at) else {
-        return Ok(None);
-    };
-    let [first, second] = [word as u8, (word >> 8) as u8];
-    let lead = names.leads[lead_slot(first, second)];
-    // The common key: the first name with its first two bytes (`name=` in one compare)…
-    if word & lead.masks[0] == lead.words[0]
-        && high & lead.masks[1] == lead.words[1]
-        && lead.words[0] != 0
-    {
-        return Ok(Some((
-            usize::from(lead.field),
-            at + usize::from(lead.len) + 1,
-        )));
-    }
-    // …or one that begins with two bytes no name does.
-    if !lead.any {
-        // Decoding and trimming could only turn the key into a name through those bytes.
-        let escapes = class::ENC | class::SPACE | class::WIDE;
-        let classes = class::TABLE[usize::from(first)] | class::TABLE[usize::from(second)];
-        return if classes & escapes == 0 {
-            Ok(None)
-        } else {
-            Err(GeneralPath)
-        };
-    }
-    for name in names.starting_with(first) {
-        let len = name.bytes.len();
-        if word & name.mask == name.word
-            && (len < 8
-                || (input.get(at + 8..at + len) == name.bytes.get(8..)
-                    && input.get(at + len) == Some(&b'=')))
-        {
-            return match name.slot {
-                Slot::Field(field, _) => Ok(Some((usize::from(field), at + len + 1))),
-                Slot::Mapping | Slot::Json => Err(GeneralPath),
+            let Some((slot, param)) = self.names.find_pair(&pair) else {
+                continue;
             };
+            match slot {
+                Slot::Field(field) => {
+                    let raw = Raw {
+                        param,
+                        value: pair.value,
+                        at: pair.value_at,
+                        flags: flags_of(pair.value),
+                    };
+                    match &mut raws[field.index()] {
+                        slot @ None => {
+                            if field == Field::ClickId
+                                && raw.flags
+                                    & (class::ENC
+                                        | class::WIDE
+                                        | class::SPACE
+                                        | class::MACRO
+                                        | class::CTRL)
+                                    == 0
+                                && let Some(id) =
+                                    src.and_then(|s| s.get(raw.at..raw.at + raw.value.len()))
+                            {
+                                on_click_id(id);
+                            }
+                            *slot = Some(raw);
+                        }
+                        // The same bytes again cannot conflict; different bytes may still
+                        // decode to the same text, which a look after decoding settles.
+                        Some(first) => repeats |= first.value != raw.value,
+                    }
+                }
+                Slot::Mapping(index) => st.mappings.push((index, pair.value, pair.value_at)),
+                Slot::Json => {
+                    if st.json.is_none() {
+                        st.json = Some((param, pair.value, pair.value_at));
+                    }
+                }
+            }
         }
+        decode_fields(&mut st, &raws);
+        if repeats {
+            self.check_repeats(&mut st, query::pairs(input, query));
+        }
+        if let Some((param, raw, at)) = st.json {
+            read_json(profile, &mut st, param, raw, at);
+        }
+        let mapped_state = mapped_state(profile, &mut st);
+        finish(profile, self.limits, st, mapped_state)
     }
-    // No `name=` here. When the key ends within the word, it is one of these names only if
-    // it has no value (`name&`, rare enough for the general path) or if it is encoded: equal
-    // to the name up to its first `%` or `+`, which must then come before its end. (The
-    // lowest byte `zero_bytes` flags is exact.)
-    let escapes = zero_bytes(word ^ (u64::from(b'%') * LOW_BITS))
-        | zero_bytes(word ^ (u64::from(b'+') * LOW_BITS));
-    let eq = zero_bytes(word ^ (u64::from(b'=') * LOW_BITS));
-    let ends = eq
-        | zero_bytes(word ^ (u64::from(b'&') * LOW_BITS))
-        | zero_bytes(word ^ (u64::from(b'#') * LOW_BITS));
-    if ends != 0 && class::TABLE[usize::from(first)] & class::SPACE == 0 {
-        let end = ends.trailing_zeros();
-        return if eq.trailing_zeros() == end && escapes.trailing_zeros() > end {
-            Ok(None)
-        } else {
-            Err(GeneralPath)
-        };
-    }
-    // A key of eight bytes or more, or one at the input's end.
-    let rest = input.get(at..).unwrap_or_default();
-    let key_len = find_any(rest, [b'=', b'&', b'#']);
-    let key = rest.get(..key_len).unwrap_or_default();
-    if rest.get(key_len) != Some(&b'=')
-        || needs_decoding(key)
-        || key.first().is_some_and(u8::is_ascii_whitespace)
-    {
-        Err(GeneralPath)
-    } else {
-        Ok(None)
+
+    /// The rare second look: a field sent again with different bytes is `malformed` unless
+    /// both decode to the same text. A second pass rather than a list of repeats kept in the
+    /// first: nothing to allocate however many there are.
+    fn check_repeats<'a>(&self, st: &mut State<'a, '_>, pairs: query::Pairs<'a>) {
+        for pair in pairs {
+            let Some((Slot::Field(field), param)) = self.names.find_pair(&pair) else {
+                continue;
+            };
+            let Some(first) = st.got[field.index()].as_ref() else {
+                continue;
+            };
+            if first.at == pair.value_at {
+                continue;
+            }
+            // Compared in place: cloning an owned first value for every repeat would cost
+            // (its length × the repeats), quadratic in the input.
+            let flags = flags_of(pair.value);
+            match decode_text(pair.value, flags, st.src, pair.value_at) {
+                Ok(value) if value == first.value => {}
+                Ok(_) => st.malformed(param, pair.value_at, MalformedKind::ConflictingDuplicate),
+                Err(e) => st.decode_failed(param, pair.value, pair.value_at, e),
+            }
+        }
     }
 }
 
-/// Decodes every field the scan found, recording decode failures in `st`.
+/// Decodes every field the pass found, recording decode failures in `st`.
 fn decode_fields<'a, 'p>(st: &mut State<'a, 'p>, raws: &[Option<Raw<'a, 'p>>; 7]) {
     for (field, raw) in Field::ALL.iter().zip(raws) {
         let Some(raw) = *raw else { continue };
-        // The common case, built in place: a plain value sliced from the input text.
-        if raw.flags & (class::ENC | class::WIDE | class::SPACE) == 0
-            && let Some(text) = st
-                .src
-                .and_then(|src| src.get(raw.at..raw.at + raw.value.len()))
-        {
-            st.got[field.index()] = Some(Got {
-                param: raw.param,
-                at: raw.at,
-                flags: raw.flags,
-                value: Cow::Borrowed(text),
-            });
-            continue;
-        }
-        match decode_flagged(raw.value, raw.flags, st.src, raw.at) {
+        match decode_text(raw.value, raw.flags, st.src, raw.at) {
             Ok(value) => {
                 st.got[field.index()] = Some(Got {
                     param: raw.param,
@@ -1809,59 +1381,22 @@ fn decode_fields<'a, 'p>(st: &mut State<'a, 'p>, raws: &[Option<Raw<'a, 'p>>; 7]
     }
 }
 
-/// The rare second look: a field sent twice with different bytes is `malformed` unless both
-/// decode to the same text.
-fn check_duplicates<'a>(
-    profile: &Profile,
-    st: &mut State<'a, '_>,
-    input: &'a [u8],
-    start: usize,
-    shape: Shape,
-) {
-    let _ = for_each_segment(input, start, shape, |seg| {
-        let Target::Field(field, param) = target(profile, seg.key) else {
-            return ControlFlow::<()>::Continue(());
-        };
-        let Some(first) = st.got[field.index()].as_ref() else {
-            return ControlFlow::Continue(());
-        };
-        if first.at == seg.at {
-            return ControlFlow::Continue(());
-        }
-        // Compared in place: cloning an owned first value for every repeat would cost
-        // (its length × the repeats), quadratic in the input.
-        match decode_flagged(seg.value, flags_of(seg.value), st.src, seg.at) {
-            Ok(value) if value == first.value => {}
-            Ok(_) => st.malformed(param, seg.at, MalformedKind::ConflictingDuplicate),
-            Err(e) => st.decode_failed(param, seg.value, seg.at, e),
-        }
-        ControlFlow::Continue(())
-    });
-}
-
 /// The state the request's own mapping parameters give its status word, if any.
-fn mapped_state<'a>(
-    profile: &Profile,
-    st: &mut State<'a, '_>,
-    input: &'a [u8],
-    start: usize,
-    shape: Shape,
-) -> Option<ConversionState> {
+fn mapped_state(profile: &Profile, st: &mut State<'_, '_>) -> Option<ConversionState> {
+    if st.mappings.is_empty() {
+        return None;
+    }
     let word = st.got[Field::Status.index()]
         .as_ref()
         .map(|got| got.value.clone())
         .filter(|word| !word.is_empty())?;
     let mut found = None;
-    let _ = for_each_segment(input, start, shape, |seg| {
-        let Some(mapping) = profile
-            .status_mapping_params()
-            .iter()
-            .find(|p| p.param.as_bytes() == seg.key)
-        else {
-            return ControlFlow::<()>::Continue(());
+    for (index, raw, at) in std::mem::take(&mut st.mappings) {
+        let Some(mapping) = profile.status_mapping_params().get(index) else {
+            continue;
         };
-        let Some(list) = st.decode(&mapping.param, seg.value, flags_of(seg.value), seg.at) else {
-            return ControlFlow::Continue(());
+        let Some(list) = st.decode(&mapping.param, raw, flags_of(raw), at) else {
+            continue;
         };
         if found.is_none()
             && list
@@ -1870,8 +1405,7 @@ fn mapped_state<'a>(
         {
             found = Some(mapping.state);
         }
-        ControlFlow::Continue(())
-    });
+    }
     found
 }
 

@@ -14,7 +14,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use crate::status::{ConversionState, ExactWords, StatusMap, Vocabulary};
+use crate::status::{ConversionState, StatusMap, Vocabulary};
 
 /// A shape every click id of a profile must have; a violation is `malformed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -146,8 +146,6 @@ pub struct Profile {
         )
     )]
     attribution_window: Option<Duration>,
-    #[cfg_attr(feature = "serde", serde(skip))]
-    lookup: Lookup,
 }
 
 /// A profile's attribution window in config files: whole seconds, such as `2592000` for 30
@@ -178,210 +176,6 @@ mod window_secs {
         Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_secs))
     }
 }
-
-/// What a query key means to a profile, found through [`Profile::lookup`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Slot {
-    /// A field's parameter: the field's index in [`crate::postback::Field::ALL`] and the
-    /// name's index among that field's parameters.
-    Field(u8, u8),
-    /// A per-request status mapping parameter.
-    Mapping,
-    /// The JSON parameter.
-    Json,
-}
-
-/// Every parameter name a profile reads, flattened once and indexed by first byte, so that a
-/// parse compares a key only with the few names that begin as it does.
-pub(crate) struct Index {
-    /// Bit `n` set when some name is `n` bytes long (bit 0 for names of 64 bytes or more).
-    pub(crate) lengths: u64,
-    /// Whether every name can be found by its raw bytes at a segment's start, as the parser's
-    /// fast path looks for them: none is empty or holds `=`, `&` or `#` (only an encoded key
-    /// can match such a name).
-    pub(crate) raw_names: bool,
-    /// The names, sorted by first byte (stably: for a name listed twice, the first wins).
-    names: Box<[Name]>,
-    /// `names[by_first[b].0..by_first[b].1]` begin with byte `b`.
-    by_first: Box<[(u32, u32); 256]>,
-    /// What the empty name means, if the profile lists one.
-    empty: Option<Slot>,
-    /// The status map's short words, for the fast path's lookup.
-    pub(crate) status_words: ExactWords,
-    /// Per pair of first bytes (hashed by [`lead_slot`]), the first name that begins with
-    /// them, inline: the common key is one of these or begins with two bytes no name does,
-    /// and either is settled with one load and one compare.
-    leads: Box<[Lead; 256]>,
-}
-
-/// The first sixteen bytes of `name=` as two little-endian words (zero past its end), and the
-/// masks of the input bytes they are compared with.
-fn key_pattern(name: &[u8]) -> ([u64; 2], [u64; 2]) {
-    crate::postback::scan::pattern(name.iter().chain(b"="))
-}
-
-/// Where [`Index`]'s leads keep names that begin with bytes `first` and `second`: distinct for
-/// the pairs that begin common parameter names, and cheap. Pairs that share a slot only send
-/// their keys down the slower path.
-#[inline]
-pub(crate) fn lead_slot(first: u8, second: u8) -> usize {
-    usize::from(first.rotate_left(3) ^ second)
-}
-
-/// A name of up to fifteen bytes that is a field's parameter, as [`Index::leads`] keeps it.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Lead {
-    /// `name=` as two little-endian words, zero past its end; zero when there is no lead.
-    pub(crate) words: [u64; 2],
-    /// The bytes of the sixteen input bytes that `words` are compared with.
-    pub(crate) masks: [u64; 2],
-    /// The field's index in [`crate::postback::Field::ALL`].
-    pub(crate) field: u8,
-    /// The name's length.
-    pub(crate) len: u8,
-    /// Whether any name begins with a pair of bytes of this slot (this one, a longer one, or
-    /// a mapping or JSON one).
-    pub(crate) any: bool,
-}
-
-/// A name, with its first eight bytes as one word for the fast path's compare.
-pub(crate) struct Name {
-    pub(crate) bytes: Box<[u8]>,
-    /// The first eight bytes of `name=` (little-endian), zero past its end: for a name of
-    /// up to seven bytes, one compare finds the whole segment start.
-    pub(crate) word: u64,
-    /// The bytes of an input word that `word` is compared with.
-    pub(crate) mask: u64,
-    pub(crate) slot: Slot,
-}
-
-/// An [`Index`]'s names as two plain slices: a parse looks through the boxes once, not on
-/// every segment.
-#[derive(Clone, Copy)]
-pub(crate) struct Names<'i> {
-    all: &'i [Name],
-    by_first: &'i [(u32, u32); 256],
-    pub(crate) leads: &'i [Lead; 256],
-}
-
-impl<'i> Names<'i> {
-    /// The names that begin with `byte`.
-    #[inline]
-    pub(crate) fn starting_with(self, byte: u8) -> &'i [Name] {
-        let (from, to) = self.by_first[usize::from(byte)];
-        self.all.get(from as usize..to as usize).unwrap_or_default()
-    }
-}
-
-impl Index {
-    fn new(entries: Vec<(Box<[u8]>, Slot)>, status_words: ExactWords) -> Self {
-        let lengths = entries.iter().fold(0u64, |acc, (name, _)| {
-            acc | if name.len() < 64 { 1 << name.len() } else { 1 }
-        });
-        let raw_names = entries
-            .iter()
-            .all(|(name, _)| !name.is_empty() && !name.iter().any(|b| b"=&#".contains(b)));
-        let empty = entries
-            .iter()
-            .find(|(name, _)| name.is_empty())
-            .map(|(_, slot)| *slot);
-        let mut names: Vec<Name> = entries
-            .into_iter()
-            .filter(|(name, _)| !name.is_empty())
-            .map(|(bytes, slot)| {
-                let ([word, _], [mask, _]) = key_pattern(&bytes);
-                Name {
-                    bytes,
-                    word,
-                    mask,
-                    slot,
-                }
-            })
-            .collect();
-        names.sort_by_key(|name| name.word as u8);
-        let mut by_first = Box::new([(0u32, 0u32); 256]);
-        let mut leads = Box::new([Lead::default(); 256]);
-        for (i, name) in (0u32..).zip(&names) {
-            let range = &mut by_first[usize::from(name.word as u8)];
-            if range.0 == range.1 {
-                *range = (i, i);
-            }
-            range.1 = i + 1;
-        }
-        // In the names' order, so that a lead is the name the full list would find first.
-        for name in &names {
-            let first = name.bytes.first().copied().unwrap_or_default();
-            // A one-byte name's key is followed by `=`, or by `&`, `#` or the end (no value).
-            let seconds: &[u8] = match name.bytes.get(1) {
-                Some(second) => std::slice::from_ref(second),
-                None => b"=&#\0",
-            };
-            for &second in seconds {
-                let lead = &mut leads[lead_slot(first, second)];
-                if lead.any {
-                    continue;
-                }
-                lead.any = true;
-                if let (Slot::Field(field, _), Ok(len @ 0..16)) =
-                    (name.slot, u8::try_from(name.bytes.len()))
-                {
-                    (lead.words, lead.masks) = key_pattern(&name.bytes);
-                    lead.field = field;
-                    lead.len = len;
-                }
-            }
-        }
-        Self {
-            lengths,
-            raw_names,
-            names: names.into_boxed_slice(),
-            by_first,
-            empty,
-            status_words,
-            leads,
-        }
-    }
-
-    /// The names, for a loop over many keys.
-    pub(crate) fn names(&self) -> Names<'_> {
-        Names {
-            all: &self.names,
-            by_first: &self.by_first,
-            leads: &self.leads,
-        }
-    }
-
-    /// The slot `key` names, if any.
-    #[inline]
-    pub(crate) fn find(&self, key: &[u8]) -> Option<Slot> {
-        let Some(&first) = key.first() else {
-            return self.empty;
-        };
-        self.names()
-            .starting_with(first)
-            .iter()
-            .find(|name| *name.bytes == *key)
-            .map(|name| name.slot)
-    }
-}
-
-/// The lazily built [`Index`]; equal for all profiles so it never affects `==`.
-#[derive(Clone, Default)]
-struct Lookup(std::sync::OnceLock<std::sync::Arc<Index>>);
-
-impl std::fmt::Debug for Lookup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Lookup")
-    }
-}
-
-impl PartialEq for Lookup {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Lookup {}
 
 #[cfg(feature = "serde")]
 fn non_empty_names<'de, D: serde::Deserializer<'de>>(
@@ -423,14 +217,12 @@ impl Profile {
             status_params: Box::default(),
             json_param: None,
             attribution_window: None,
-            lookup: Lookup::default(),
         }
     }
 
     /// Also read the click id from `param` (an alias; duplicates must agree).
     #[must_use]
     pub fn with_click_id_param(mut self, param: &str) -> Self {
-        self.lookup = Lookup::default();
         push(&mut self.click_id, param);
         self
     }
@@ -438,7 +230,6 @@ impl Profile {
     /// Read the status word from `param` (call again for an alias).
     #[must_use]
     pub fn with_status_param(mut self, param: &str) -> Self {
-        self.lookup = Lookup::default();
         push(&mut self.status, param);
         self
     }
@@ -446,7 +237,6 @@ impl Profile {
     /// Read the payout from `param` (call again for an alias).
     #[must_use]
     pub fn with_payout_param(mut self, param: &str) -> Self {
-        self.lookup = Lookup::default();
         push(&mut self.payout, param);
         self
     }
@@ -454,7 +244,6 @@ impl Profile {
     /// Read the currency code from `param` (call again for an alias).
     #[must_use]
     pub fn with_currency_param(mut self, param: &str) -> Self {
-        self.lookup = Lookup::default();
         push(&mut self.currency, param);
         self
     }
@@ -462,7 +251,6 @@ impl Profile {
     /// Read the transaction id from `param` (call again for an alias).
     #[must_use]
     pub fn with_txid_param(mut self, param: &str) -> Self {
-        self.lookup = Lookup::default();
         push(&mut self.txid, param);
         self
     }
@@ -470,7 +258,6 @@ impl Profile {
     /// Read the event or goal from `param` (call again for an alias).
     #[must_use]
     pub fn with_event_param(mut self, param: &str) -> Self {
-        self.lookup = Lookup::default();
         push(&mut self.event, param);
         self
     }
@@ -484,7 +271,6 @@ impl Profile {
     /// unexpanded-macro check and out of the postback log.
     #[must_use]
     pub fn with_token_param(mut self, param: &str) -> Self {
-        self.lookup = Lookup::default();
         push(&mut self.token, param);
         self
     }
@@ -492,7 +278,6 @@ impl Profile {
     /// Map status words with `statuses` (its vocabulary decides whether unknown words fail).
     #[must_use]
     pub fn with_status_map(mut self, statuses: StatusMap) -> Self {
-        self.lookup = Lookup::default();
         self.statuses = statuses;
         self
     }
@@ -500,7 +285,6 @@ impl Profile {
     /// The state of a postback that sends no status, or an empty one.
     #[must_use]
     pub fn with_default_state(mut self, state: Option<ConversionState>) -> Self {
-        self.lookup = Lookup::default();
         self.default_state = state;
         self
     }
@@ -508,7 +292,6 @@ impl Profile {
     /// Require every click id to have `shape`.
     #[must_use]
     pub fn with_click_id_shape(mut self, shape: ClickIdShape) -> Self {
-        self.lookup = Lookup::default();
         self.click_id_shape = shape;
         self
     }
@@ -517,7 +300,6 @@ impl Profile {
     /// mean `state`, before the profile's status map is consulted.
     #[must_use]
     pub fn with_status_mapping_param(mut self, param: &str, state: ConversionState) -> Self {
-        self.lookup = Lookup::default();
         let mut params = std::mem::take(&mut self.status_params).into_vec();
         params.push(StatusParam {
             param: param.into(),
@@ -532,7 +314,6 @@ impl Profile {
     /// Pro's `sale=` is. Read only with the `serde` feature.
     #[must_use]
     pub fn with_json_param(mut self, param: &str) -> Self {
-        self.lookup = Lookup::default();
         self.json_param = Some(param.into());
         self
     }
@@ -630,7 +411,7 @@ impl Profile {
     /// use postback::ConversionState;
     /// use postback::profile::Profile;
     ///
-    /// let voluum = Profile::builtin("voluum").unwrap();
+    /// let voluum = postback::Parser::builtin("voluum").unwrap();
     /// let pb = voluum.parse("/postback?cid=abc&payout=1.20")?;
     /// assert_eq!(pb.state(), Some(ConversionState::Approved));
     /// assert_eq!(Profile::builtin("redtrack").unwrap().default_state(), None);
@@ -657,36 +438,6 @@ impl Profile {
     #[must_use]
     pub fn json_param(&self) -> Option<&str> {
         self.json_param.as_deref()
-    }
-
-    /// The flattened parameter index, built on first use.
-    pub(crate) fn lookup(&self) -> &Index {
-        self.lookup.0.get_or_init(|| {
-            let fields = [
-                &self.click_id,
-                &self.status,
-                &self.payout,
-                &self.currency,
-                &self.txid,
-                &self.event,
-                &self.token,
-            ];
-            let mut entries: Vec<(Box<[u8]>, Slot)> = Vec::new();
-            for (f, names) in fields.into_iter().enumerate() {
-                for (i, name) in names.iter().enumerate() {
-                    let slot = Slot::Field(f as u8, i.min(usize::from(u8::MAX)) as u8);
-                    entries.push((name.as_bytes().into(), slot));
-                }
-            }
-            for p in &self.status_params {
-                entries.push((p.param.as_bytes().into(), Slot::Mapping));
-            }
-            if let Some(json) = &self.json_param {
-                entries.push((json.as_bytes().into(), Slot::Json));
-            }
-            // The first entry for a name wins, as the field order (click id first) says.
-            std::sync::Arc::new(Index::new(entries, self.statuses.exact_words()))
-        })
     }
 
     /// The names of the built-in profiles, in the order [`Profile::builtins`] yields them.

@@ -24,7 +24,8 @@
 //! ```
 
 use std::net::IpAddr;
-use std::ops::Range;
+
+use crate::query::{self, Located};
 
 /// A borrowed view of one incoming postback request.
 ///
@@ -115,40 +116,45 @@ impl<'a> Request<'a> {
     }
 
     /// The path of the target, without query or fragment: `/postback` for
-    /// `/postback?subid=abc` and for `https://track.example/postback?subid=abc`.
+    /// `/postback?subid=abc` and for `https://track.example/postback?subid=abc`; empty for a
+    /// bare query (`subid=abc&status=sale`). The target is read as the parser reads it: see
+    /// [`Parser::parse`](crate::Parser::parse) for the rules.
     ///
     /// A URL with an empty path (`https://track.example?subid=abc`) has the path `/`.
     #[must_use]
     pub fn path(&self) -> &'a str {
-        let range = self.path_range();
-        let is_url = range.start > 0;
-        match self.target.get(range) {
+        let Some(located) = self.located() else {
+            return "";
+        };
+        let is_url = located.path.start > 0;
+        match self.target.get(located.path) {
             Some("") if is_url => "/",
             Some(path) => path,
             None => "",
         }
     }
 
-    /// The query of the target, without the `?` and without any fragment; `None` when the
-    /// target has no `?`.
+    /// The query of the target, without the `?` and without any fragment: what follows the
+    /// path's `?`, or the whole target when it is a bare query (`subid=abc&status=sale`);
+    /// `None` when the target has no query. The parser, the guard and the log read this same
+    /// query.
+    ///
+    /// ```
+    /// let bare = postback::Request::get("subid=abc&status=sale");
+    /// assert_eq!(bare.query(), Some("subid=abc&status=sale"));
+    /// // A `?` after a `=` is data in a bare query, not the start of another one.
+    /// let odd = postback::Request::get("subid=A&?subid=B");
+    /// assert_eq!(odd.query(), Some("subid=A&?subid=B"));
+    /// ```
     #[must_use]
     pub fn query(&self) -> Option<&'a str> {
-        self.target.get(self.query_range()?)
+        self.target.get(self.located()?.query?)
     }
 
-    /// Byte range of the path in the target (empty, not `/`, for `https://host?x`).
-    pub(crate) fn path_range(&self) -> Range<usize> {
-        let rest = strip_scheme_and_authority(self.target);
-        let start = self.target.len() - rest.len();
-        let len = rest.find(['?', '#']).unwrap_or(rest.len());
-        start..start + len
-    }
-
-    /// Byte range of the query in the target, after `?` and before any `#`.
-    pub(crate) fn query_range(&self) -> Option<Range<usize>> {
-        let end = self.target.find('#').unwrap_or(self.target.len());
-        let question = self.target.get(..end)?.find('?')?;
-        Some(question + 1..end)
+    /// Where the path, query and fragment are; `None` for a target that starts like a URL but
+    /// has no host, which the parser refuses.
+    pub(crate) fn located(&self) -> Option<Located> {
+        query::locate(self.target.as_bytes()).ok()
     }
 
     /// The form body, if the request was built with [`Request::post`].
@@ -191,25 +197,5 @@ impl<'a> Request<'a> {
             .chain(extra)
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|&(_, v)| v)
-    }
-}
-
-/// Drops `scheme://authority` from a full URL; returns an origin-form target unchanged. The
-/// result is always a suffix of `target`.
-fn strip_scheme_and_authority(target: &str) -> &str {
-    if target.starts_with('/') {
-        return target;
-    }
-    match target.split_once("://") {
-        Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
-        {
-            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            rest.get(end..).unwrap_or("")
-        }
-        _ => target,
     }
 }

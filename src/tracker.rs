@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 
 use crate::click_id::ClickId;
 use crate::guard::{Guard, GuardError};
-use crate::log::{LogEntry, PostbackLog};
+use crate::log::{self, LogEntry, PostbackLog};
 use crate::postback::{Limit, ParsePostbackError, Parser, Postback};
 use crate::request::Request;
 use crate::status::ConversionState;
@@ -446,11 +446,12 @@ impl<S: ClickStore> Tracker<S> {
             // The log is shown to people: keep the token out of it, and name the client
             // behind trusted proxies rather than the proxy.
             let peer = self.guard.client_ip(request).ok().or(request.peer());
-            let body = request.body().map(|b| self.guard.redact_body(b));
+            // Redacted after the cut: a 1 MiB body costs what its logged head costs.
+            let body = request.body().map(|b| self.guard.redact_body(log::head(b)));
             self.log.push(LogEntry::new(
                 now,
                 peer,
-                &self.guard.redact(request.target()),
+                &self.guard.redact(log::head_text(request.target())),
                 body.as_deref(),
                 outcome.clone(),
                 // Dropped before the copy, not after: one allocation fewer per entry.

@@ -9,8 +9,29 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 
 use super::GuardError;
-use super::decode::{self, Pair, Params};
 use crate::Request;
+use crate::query::{self, Plus};
+
+/// One decoded `name=value` pair.
+type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// The non-empty pairs (`a=1&&b=2` has two) of these `(text, pair)`s, decoded once as form
+/// data.
+fn decoded<'a>(pairs: impl Iterator<Item = query::Pair<'a>>) -> impl Iterator<Item = Pair<'a>> {
+    pairs
+        .filter(|pair| pair.value_at > pair.name_at || !pair.name.is_empty())
+        .map(|pair| {
+            (
+                query::decode(pair.name, Plus::Space),
+                query::decode(pair.value, Plus::Space),
+            )
+        })
+}
+
+/// The pairs of form-encoded `params` (a query without `?`), decoded.
+fn decoded_params(params: &str) -> impl Iterator<Item = Pair<'_>> {
+    decoded(query::pairs(params.as_bytes(), 0..params.len()))
+}
 
 /// How a sender signs its postbacks, and how long a signed postback stays valid.
 ///
@@ -136,7 +157,7 @@ impl Signature {
     /// so re-signing a signed query gives the same value.
     #[must_use]
     pub fn sign(&self, params: &str) -> String {
-        let mut pairs = Params::new(params.as_bytes(), None).collect::<Vec<_>>();
+        let mut pairs = decoded_params(params).collect::<Vec<_>>();
         pairs.retain(|(name, _)| name.as_ref() != self.param.as_bytes());
         sort(&mut pairs);
         let mut hex = String::with_capacity(64);
@@ -160,7 +181,7 @@ impl Signature {
     /// ```
     #[must_use]
     pub fn canonical(&self, params: &str) -> String {
-        let mut pairs = Params::new(params.as_bytes(), None).collect::<Vec<_>>();
+        let mut pairs = decoded_params(params).collect::<Vec<_>>();
         pairs.retain(|(name, _)| name.as_ref() != self.param.as_bytes());
         sort(&mut pairs);
         let mut out = String::new();
@@ -184,9 +205,11 @@ impl Signature {
         // signed yet unread: a captured `status=lead` could be dropped so that a profile's
         // default state (Keitaro: a sale) applies. With a body, the query may carry only the
         // signature and the timestamp.
+        let target = request.target().as_bytes();
+        let located = request.located().unwrap_or_default();
         if request.body().is_some_and(|body| !body.is_empty()) {
-            let query = request.query().unwrap_or("").as_bytes();
-            let stray = Params::new(query, None).any(|(name, _)| {
+            let in_query = query::pairs(target, located.query.clone().unwrap_or(0..0));
+            let stray = decoded(in_query).any(|(name, _)| {
                 name.as_ref() != self.param.as_bytes()
                     && name.as_ref() != self.timestamp_param.as_bytes()
             });
@@ -196,7 +219,7 @@ impl Signature {
                 });
             }
         }
-        let params = Params::new(request.query().unwrap_or("").as_bytes(), request.body());
+        let params = decoded(query::request_pairs(target, &located, request.body()));
         let mut pairs = Vec::new();
         let mut presented: Option<Cow<'_, [u8]>> = None;
         let mut signatures = 0usize;
@@ -299,7 +322,12 @@ fn parse_hex_tag(text: &[u8]) -> Option<[u8; 32]> {
     }
     for (out, pair) in tag.iter_mut().zip(text.chunks_exact(2)) {
         let [hi, lo] = pair else { return None };
-        *out = (decode::hex_value(*hi)? << 4) | decode::hex_value(*lo)?;
+        let hex = |digit: u8| {
+            char::from(digit)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+        };
+        *out = (hex(*hi)? << 4) | hex(*lo)?;
     }
     Some(tag)
 }

@@ -1,50 +1,5 @@
-#[cfg(feature = "signature")]
-use super::decode::RawParams;
-use super::decode::{Plus, decode};
 use super::forwarded::{SplitUnquoted, forwarded_for, parse_node};
 use super::*;
-
-#[test]
-fn decode_leaves_broken_escapes_alone() {
-    let cases: [(&[u8], Plus, &[u8]); 9] = [
-        (b"abc", Plus::Space, b"abc"),
-        (b"a+b", Plus::Space, b"a b"),
-        (b"a+b", Plus::Literal, b"a+b"),
-        (b"%41%2b%2B", Plus::Space, b"A++"),
-        (b"%", Plus::Space, b"%"),
-        (b"%4", Plus::Space, b"%4"),
-        (b"%zz%41", Plus::Space, b"%zzA"),
-        (b"%%41", Plus::Space, b"%A"),
-        (b"%2541", Plus::Space, b"%41"),
-    ];
-    for (raw, plus, want) in cases {
-        assert_eq!(
-            &*decode(raw, plus),
-            want,
-            "{:?}",
-            String::from_utf8_lossy(raw)
-        );
-    }
-    assert!(matches!(
-        decode(b"plain", Plus::Space),
-        std::borrow::Cow::Borrowed(_)
-    ));
-}
-
-#[cfg(feature = "signature")]
-#[test]
-fn raw_params_walk_query_then_body() {
-    let pairs: Vec<(&[u8], &[u8])> = RawParams::new(b"a=1&&b&=x&c==2", Some(b"d=4&")).collect();
-    let want: [(&[u8], &[u8]); 5] = [
-        (b"a", b"1"),
-        (b"b", b""),
-        (b"", b"x"),
-        (b"c", b"=2"),
-        (b"d", b"4"),
-    ];
-    assert_eq!(pairs, want);
-    assert_eq!(RawParams::new(b"", None).count(), 0);
-}
 
 #[test]
 fn split_unquoted_respects_quotes_and_escapes() {

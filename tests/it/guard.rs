@@ -289,8 +289,14 @@ fn redact_hides_the_token_for_logs() {
         ),
         (
             "/pb?secure=guess&subid=abc#secure=x",
-            "/pb?secure=***&subid=abc#secure=x",
+            "/pb?secure=***&subid=abc#secure=***",
         ),
+        // Spellings the checks refuse are hidden all the same: an encoded or cased name, a
+        // token before the `?` of a bare target (one bare query), in a fragment.
+        ("/pb?%73ecure=s3&subid=abc", "/pb?%73ecure=***&subid=abc"),
+        ("/pb?Secure=s3&subid=abc", "/pb?Secure=***&subid=abc"),
+        ("secure=s3&subid=a&?x=1", "secure=***&subid=a&?x=1"),
+        ("/pb?subid=a#x=1&SECURE=s3", "/pb?subid=a#x=1&SECURE=***"),
         ("/pb?secure=a&secure=b", "/pb?secure=***&secure=***"),
         ("/pb?secure=J%C3%BCrgen+x&x=1", "/pb?secure=***&x=1"),
         (

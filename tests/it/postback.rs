@@ -244,16 +244,17 @@ fn a_custom_profile_reads_its_own_names() {
         .with_payout_param("amount")
         .with_status_map(postback::StatusMap::new().with("ok", ConversionState::Approved))
         .with_default_state(Some(ConversionState::Pending));
-    let pb = profile.parse("clickid=7&state=OK&amount=2").unwrap();
+    let parser = Parser::new(profile);
+    let pb = parser.parse("clickid=7&state=OK&amount=2").unwrap();
     assert_eq!(
         (pb.click_id(), pb.state()),
         ("7", Some(ConversionState::Approved))
     );
     assert_eq!(pb.payout(), Amount::new(2, 0));
-    let pb = profile.parse("cid=7").unwrap();
+    let pb = parser.parse("cid=7").unwrap();
     assert_eq!(pb.state(), Some(ConversionState::Pending));
     // A name the profile does not read is ignored even when it is malformed.
-    assert!(profile.parse("cid=7&click_id=%zz").is_ok());
+    assert!(parser.parse("cid=7&click_id=%zz").is_ok());
 }
 
 #[test]

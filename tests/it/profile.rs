@@ -92,6 +92,7 @@ fn profiles_load_from_config() {
     }"#;
     let profile: Profile = serde_json::from_str(config).unwrap();
     assert_eq!(profile.name(), "my_network");
+    let profile = postback::Parser::new(profile);
     let pb = profile.parse("click_id=a&state=2&amount=1.5").unwrap();
     assert_eq!(pb.state(), Some(ConversionState::Pending));
     let pb = profile

@@ -525,3 +525,124 @@ fn redaction_hides_every_token_place_at_once() {
         std::borrow::Cow::Borrowed("/pb?clickid=c1&token=x")
     ));
 }
+
+// --- One query reader: a parameter the signature does not cover is never read -----------------
+
+/// The reproducers of the signature bypass: a signed query `Q` (no txid) for click `A`,
+/// captured and re-sent behind a prefix that ends in `?`. The prefix is part of one bare query
+/// for the guard as for the parser, so the signature no longer holds.
+#[cfg(feature = "signature")]
+#[test]
+fn a_prefix_before_the_question_mark_of_a_bare_target_is_signed_or_refused() {
+    use postback::guard::Signature;
+
+    let key = "0123456789abcdef0123456789abcdef";
+    let t = Tracker::new(MemoryStore::new(), Parser::builtin("keitaro").unwrap())
+        .with_guard(Guard::new().with_signature(Signature::new(key)));
+    let a = click_aged(&t, time::Duration::HOUR);
+    let b = ClickId::from_parts(1_795_400_000_000, 7).to_string();
+    assert_eq!(
+        t.record_click(Click::from_id(b.parse().unwrap())).unwrap(),
+        postback::store::Inserted::New
+    );
+    let ts = now().unix_timestamp();
+    let signed = format!("subid={a}&status=sale&payout=5&ts={ts}");
+    let q = format!("{signed}&sig={}", Signature::new(key).sign(&signed));
+    for forged in [
+        format!("subid={a}&tid=FORGED1&?{q}"),
+        format!("subid={a}&tid=FORGED2&?{q}"),
+        format!("subid={a}&?status=lead&{q}"),
+        format!("subid={b}&?{q}"),
+        format!("tid=X&?{q}"),
+    ] {
+        let outcome = t.handle(&Request::get(&forged), now());
+        let Outcome::Unauthorized(err) = &outcome else {
+            panic!("{forged}: {outcome:?}");
+        };
+        assert_eq!(err.code(), "bad_signature", "{forged}");
+    }
+    assert!(t.store().conversions(&a).unwrap().is_empty());
+    assert!(t.store().conversions(&b).unwrap().is_empty());
+    // The honest postback, as a bare query or a target, is still counted once.
+    assert_eq!(t.handle(&Request::get(&q), now()), Outcome::Recorded);
+    let target = format!("/pb?{q}");
+    assert_eq!(t.handle(&Request::get(&target), now()), Outcome::Duplicate);
+    // Nothing of the forgeries reached the log in clear: the signature is no secret, but the
+    // log shows what the tracker read.
+    assert_eq!(t.store().conversions(&a).unwrap().len(), 1);
+}
+
+#[cfg(feature = "signature")]
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Whatever a forger puts around a captured signed query (before it with or without a
+    /// path, a second `?`, `#`, `;`, `%26`, encoded or cased names, duplicates, params in a
+    /// form body), a request the guard lets through parses to exactly what was signed.
+    #[test]
+    fn what_the_guard_lets_through_parses_to_what_was_signed(
+        prefix in "(subid=B&|tid=F[0-9]&|status=lead&|%73ubid=B&|SUBID=B&|subid=B;|subid=B%26|payout=9&|&|)*",
+        separator in proptest::sample::select(vec!["", "?", "&?", "?&", "/pb?", "pb?", "https://t.example/pb?", "#", "/pb#", ";", "%3F"]),
+        suffix in proptest::sample::select(vec!["", "#subid=B", "&subid=B", "&tid=F", "#", "&&", "&%73ubid=B"]),
+        body in proptest::sample::select(vec![None, Some(""), Some("subid=B"), Some("tid=F")]),
+    ) {
+        use postback::guard::Signature;
+
+        let key = "0123456789abcdef0123456789abcdef";
+        let guard = Guard::new().with_signature(Signature::new(key));
+        let parser = Parser::builtin("keitaro").unwrap();
+        let ts = now().unix_timestamp();
+        let signed = format!("subid=A&status=lead&payout=5&ts={ts}");
+        let q = format!("{signed}&sig={}", Signature::new(key).sign(&signed));
+        let target = format!("{prefix}{separator}{q}{suffix}");
+        let request = match body {
+            None => Request::get(&target),
+            Some(body) => Request::post(&target, body.as_bytes()),
+        };
+        if guard.check(&request, now()).is_ok() {
+            let read = match request.body() {
+                Some(body) if !body.is_empty() => parser.parse_form(body),
+                _ => parser.parse(&target),
+            };
+            let honest = parser.parse(&signed).unwrap();
+            let read = read.map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{target}: {e}")))?;
+            proptest::prop_assert_eq!(
+                (read.click_id(), read.status(), read.payout(), read.txid()),
+                (honest.click_id(), honest.status(), honest.payout(), honest.txid()),
+                "{}", target
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// The parser reads exactly the query [`Request::query`] says a target has, which is what
+    /// the guard reads: the same pairs, whatever the target's shape.
+    #[test]
+    fn the_parser_reads_the_query_the_request_and_guard_read(
+        path in proptest::sample::select(vec!["", "?", "/pb?", "pb?", "https://t.example/pb?", "https://t.example?", "/pb#", "a=1?", "/p;x=1?"]),
+        query in "((click_id|status|payout|txid|token|Token|%74oken|x)(=[a-zA-Z0-9%?;#&.+]{0,6})?&?){0,6}",
+    ) {
+        let target = format!("{path}{query}");
+        let request = Request::get(&target);
+        let parser = Parser::generic();
+        let from_target = parser.parse(&target);
+        let from_query = parser.parse_form(request.query().unwrap_or("").as_bytes());
+        match (&from_target, &from_query) {
+            (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b, "{}", target),
+            (Err(a), Err(b)) => proptest::prop_assert_eq!((a.code(), a.param()), (b.code(), b.param()), "{}", target),
+            _ => proptest::prop_assert!(false, "{target}: {from_target:?} vs {from_query:?}"),
+        }
+        // A token guard accepts a request only when the parser read that token too.
+        let guard = Guard::new().with_token(SECRET).with_profile(Parser::generic().profile());
+        let with_token = format!("{target}&token={SECRET}");
+        let request = Request::get(&with_token);
+        if guard.check(&request, now()).is_ok()
+            && let Ok(pb) = parser.parse(&with_token)
+        {
+            proptest::prop_assert_eq!(pb.token(), Some(SECRET), "{}", with_token);
+        }
+    }
+}
