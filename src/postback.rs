@@ -38,6 +38,7 @@ use std::sync::Arc;
 use crate::money::{Amount, Currency, ParseAmountError};
 use crate::profile::{ClickIdShape, Profile};
 use crate::query;
+use crate::template;
 use crate::status::{ConversionState, Vocabulary};
 
 /// A fact a postback carries; each [`Profile`] names the parameters for it.
@@ -1035,96 +1036,14 @@ fn still_encoded(text: &str) -> bool {
         .any(|w| matches!(w, [b'%', h, l] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit()))
 }
 
-/// Length of a macro name starting at `bytes[from]`: a letter or `_`, then letters, digits,
-/// `_`, `-` or `.`.
-fn name_len(bytes: &[u8], from: usize) -> usize {
-    match bytes.get(from) {
-        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => {}
-        _ => return 0,
-    }
-    bytes
-        .iter()
-        .skip(from)
-        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        .count()
-}
-
-/// How many times `byte` repeats from `bytes[from]`, up to `max`.
-fn run(bytes: &[u8], from: usize, byte: u8, max: usize) -> usize {
-    bytes
-        .iter()
-        .skip(from)
-        .take(max)
-        .take_while(|&&b| b == byte)
-        .count()
-}
-
-/// The first placeholder of any dialect in `text`: its byte range.
-///
-/// Dialects: `{name}`, `{{name}}`, `{name:args}`, `${NAME}`, `#name#`, `[name]`, `[[name]]`,
-/// `[[[name]]]`, `!!!name!!!`, `%NAME%`, `<name>`, and the whole-value words `REPLACE` and
-/// `OPTIONAL`.
+/// The first placeholder in a value: a macro of any dialect ([`template::find_macro`], the
+/// crate's one macro grammar), or one of the whole-value words `REPLACE` and `OPTIONAL` that
+/// some networks put where a value should be.
 fn find_macro(text: &str) -> Option<(usize, usize)> {
     if text == "REPLACE" || text == "OPTIONAL" {
         return Some((0, text.len()));
     }
-    let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        let found = match b {
-            b'{' => {
-                let open = run(bytes, i, b'{', 2);
-                let name = name_len(bytes, i + open);
-                let mut j = i + open + name;
-                if name > 0 && bytes.get(j) == Some(&b':') {
-                    // Keitaro's `{name:args}`: anything but braces up to the close.
-                    j += bytes
-                        .iter()
-                        .skip(j)
-                        .take_while(|&&c| c != b'}' && c != b'{')
-                        .count();
-                }
-                (name > 0 && bytes.get(j) == Some(&b'}')).then(|| j + run(bytes, j, b'}', open))
-            }
-            b'[' => {
-                let open = run(bytes, i, b'[', 3);
-                let name = name_len(bytes, i + open);
-                let j = i + open + name;
-                (name > 0 && run(bytes, j, b']', open) == open).then_some(j + open)
-            }
-            b'#' | b'<' => {
-                let close = if b == b'#' { b'#' } else { b'>' };
-                let name = name_len(bytes, i + 1);
-                let j = i + 1 + name;
-                (name > 0 && bytes.get(j) == Some(&close)).then_some(j + 1)
-            }
-            b'!' if run(bytes, i, b'!', 3) == 3 => {
-                let name = name_len(bytes, i + 3);
-                let j = i + 3 + name;
-                (name > 0 && run(bytes, j, b'!', 3) == 3).then_some(j + 3)
-            }
-            b'%' => {
-                // Only upper-case names: `%TRANSACTION_ID%`, not a stray `50%off%`.
-                let name = bytes
-                    .iter()
-                    .skip(i + 1)
-                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || **c == b'_')
-                    .count();
-                let starts_upper = bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase);
-                let j = i + 1 + name;
-                (starts_upper && name >= 2 && bytes.get(j) == Some(&b'%')).then_some(j + 1)
-            }
-            _ => None,
-        };
-        if let Some(end) = found {
-            let start = if i > 0 && bytes.get(i - 1) == Some(&b'$') && b == b'{' {
-                i - 1
-            } else {
-                i
-            };
-            return Some((start, end));
-        }
-    }
-    None
+    template::find_macro(text).map(|span| (span.start, span.end))
 }
 
 /// A read value: which parameter, where, and its decoded text (or why it has none).

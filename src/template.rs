@@ -67,8 +67,9 @@ pub enum Dialect {
     TripleBracket,
     /// `#name#`, also adjacent (`#s2##s3#`): CAKE.
     Hash,
-    /// `%NAME%`. A `%` followed by two hex digits is a percent-escape, and a name made of hex
-    /// digits only (`%AB%`) is read as an escape too, so `%2F` is never a macro.
+    /// `%NAME%`, upper case (letters, digits, `_`). A `%` followed by two hex digits is a
+    /// percent-escape, and a name made of hex digits only (`%AB%`) is read as an escape too, so
+    /// `%2F` is never a macro.
     Percent,
     /// `${NAME}`: `PropellerAds` click tokens.
     DollarBrace,
@@ -960,6 +961,21 @@ pub(crate) enum Token {
     EmptyName(usize),
 }
 
+/// The first macro of any dialect in `text`, by the one grammar of [`Scanner`]: its byte range
+/// (the earliest; of two at one byte, the longer, so `{{name}}` wins over `{name}`). The parser
+/// asks this of a value it received, to say the network sent a macro unexpanded.
+pub(crate) fn find_macro(text: &str) -> Option<Range<usize>> {
+    Dialect::ALL
+        .iter()
+        .filter_map(|&dialect| {
+            Scanner::new(text, dialect).find_map(|token| match token {
+                Token::Macro(found) => Some(found.span),
+                _ => None,
+            })
+        })
+        .min_by_key(|span| (span.start, std::cmp::Reverse(span.end)))
+}
+
 pub(crate) fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
@@ -1002,6 +1018,11 @@ impl<'s> Scanner<'s> {
         if raw {
             i += 1;
         }
+        // A name starts with a letter or `_`: `{1}`, `[0]` and `#123#` are data (a JSON or
+        // regex brace, an array index, a numbered anchor), not macros.
+        if bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
         let name_start = i;
         while bytes.get(i).is_some_and(|&b| is_name_byte(b)) {
             i += 1;
@@ -1042,17 +1063,18 @@ impl<'s> Scanner<'s> {
         let mut i = at + 1;
         while bytes
             .get(i)
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .is_some_and(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
         {
             i += 1;
         }
         let name = at + 1..i;
         let name_bytes = bytes.get(name.clone()).unwrap_or_default();
+        // Upper case only, as the field writes them (`%TRANSACTION_ID%`): `50%off%` is text.
         let is_macro = bytes.get(i) == Some(&b'%')
             && name_bytes.len() >= 2
             && name_bytes
                 .first()
-                .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+                .is_some_and(|b| b.is_ascii_uppercase() || *b == b'_')
             && !name_bytes.iter().all(u8::is_ascii_hexdigit);
         if is_macro {
             return Some((
