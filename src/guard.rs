@@ -394,7 +394,8 @@ impl Guard {
     ///
     /// [`GuardError::NoClientIp`] without a peer address; [`GuardError::BadForwardedHop`] when
     /// the hop to believe is not an address (`X-Forwarded-For: unknown`, `Forwarded:
-    /// for=_hidden`, or a `Forwarded` element without `for=`).
+    /// for=_hidden`, a `Forwarded` element without `for=` or with it twice, or a `Forwarded`
+    /// line that ends inside a quoted string; see [`ForwardedHeader::Forwarded`]).
     pub fn client_ip(&self, request: &Request<'_>) -> Result<IpAddr, GuardError> {
         let peer = request.peer().ok_or(GuardError::NoClientIp)?.to_canonical();
         if !self.is_trusted(peer) {
@@ -403,31 +404,43 @@ impl Guard {
         let header = self.forwarded_header;
         // One pass left to right: the answer is the rightmost hop that is not a trusted proxy,
         // which is the last such hop seen. No allocation; cost linear in the header's length.
+        // A hop is `None` when it is not an address; an unreadable hop is never skipped.
         let mut first: Option<IpAddr> = None;
         let mut untrusted: Option<Option<IpAddr>> = None;
-        let mut visit = |element: &str, hop: fn(&str) -> Option<IpAddr>| {
-            if element.trim_matches([' ', '\t']).is_empty() {
-                return;
-            }
-            let hop = hop(element).map(|ip| ip.to_canonical());
+        let mut visit = |hop: Option<IpAddr>| {
+            let hop = hop.map(|ip| ip.to_canonical());
             first = first.or(hop);
             match hop {
                 Some(ip) if self.is_trusted(ip) => {}
                 other => untrusted = Some(other),
             }
         };
+        let present = |element: &&str| !element.trim_matches([' ', '\t']).is_empty();
         for value in request.header_values(header.as_str()) {
             match header {
                 // Quotes mean nothing in X-Forwarded-For: a client's stray `"` must not glue
                 // the hops its proxies append into one element.
                 ForwardedHeader::XForwardedFor => {
-                    value
-                        .split(',')
-                        .for_each(|e| visit(e, forwarded::parse_node));
+                    for element in value.split(',').filter(present) {
+                        visit(forwarded::parse_node(element));
+                    }
                 }
+                // Quoted strings may hold commas in Forwarded, so a line splits at the commas
+                // outside them. A line that ends inside a quote was split wrongly: a quote the
+                // client left open swallowed what a proxy appended to the line. Re-splitting
+                // at every comma would guess that the proxy's own text holds no quoted comma
+                // (some proxies quote client text, such as `host=`, into their element), so
+                // the line counts as one unreadable hop at its end instead: nothing in it is
+                // believed. Lines after it are separate and read as usual. See
+                // `ForwardedHeader::Forwarded`.
                 ForwardedHeader::Forwarded => {
-                    SplitUnquoted::new(value, b',')
-                        .for_each(|e| visit(e, forwarded::forwarded_for));
+                    let mut elements = SplitUnquoted::new(value, b',');
+                    for element in elements.by_ref().filter(present) {
+                        visit(forwarded::forwarded_for(element));
+                    }
+                    if elements.ended_open() {
+                        visit(None);
+                    }
                 }
             }
         }
@@ -712,7 +725,8 @@ pub enum GuardError {
     #[error("client ip unknown: the request has no peer address to check against the allow-list")]
     NoClientIp,
     /// A trusted proxy forwarded a hop that is not an IP address (`unknown`, an obfuscated id,
-    /// a `Forwarded` element without `for=`), so the client address is unknown.
+    /// a `Forwarded` element without `for=` or with it twice, a `Forwarded` line that ends
+    /// inside a quoted string), so the client address is unknown.
     #[error(
         "`{header}` from trusted proxy {proxy} names a client that is not an ip address: \
          check that the proxy writes this header"
