@@ -68,6 +68,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
 
+use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
 pub use cidr::{Cidr, ParseCidrError};
@@ -589,12 +590,7 @@ impl Guard {
                 location: self.token_source.clone(),
             });
         }
-        // No early exit across tokens either, so timing does not tell which one matched.
-        let mut matched = false;
-        for token in &self.tokens {
-            matched |= constant_time_eq(&presented, token);
-        }
-        if matched {
+        if matches_any(&presented, &self.tokens) {
             Ok(())
         } else {
             Err(GuardError::BadToken {
@@ -655,18 +651,20 @@ fn mask(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
     out
 }
 
-/// Compares in time that depends on the lengths only: every byte pair is visited and the
-/// differences are OR-ed together, with no branch on their values. `black_box` keeps the
-/// optimiser from turning the loop back into an early-exit comparison.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Whether `presented` equals any of `tokens`, in time that depends on the lengths only.
+///
+/// Each compare is `subtle`'s `ConstantTimeEq` on byte slices: it returns at once when the
+/// lengths differ and otherwise visits every byte pair without branching on their values,
+/// each result passed through `subtle`'s optimisation barrier (a volatile read; best effort, as
+/// any such barrier is) into a `Choice`. The results are OR-ed as `Choice`s and turned into a
+/// `bool` once, after the last token: no early exit across tokens either, so timing does not
+/// tell which one matched.
+fn matches_any(presented: &[u8], tokens: &[Box<[u8]>]) -> bool {
+    let mut matched = Choice::from(0);
+    for token in tokens {
+        matched |= presented.ct_eq(token);
     }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= std::hint::black_box(x ^ y);
-    }
-    std::hint::black_box(diff) == 0
+    bool::from(matched)
 }
 
 /// Why [`Guard::check`] refused a request. Messages say what to check and never contain a

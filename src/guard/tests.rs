@@ -148,10 +148,15 @@ fn node_forms() {
 }
 
 #[test]
-fn constant_time_eq_is_plain_equality() {
-    assert!(constant_time_eq(b"", b""));
-    assert!(constant_time_eq(b"abc", b"abc"));
-    assert!(!constant_time_eq(b"abc", b"abd"));
-    assert!(!constant_time_eq(b"abc", b"ab"));
-    assert!(!constant_time_eq(b"\x00", b"\x80"));
+fn matches_any_is_plain_equality_with_any_token() {
+    let tokens: Vec<Box<[u8]>> = vec![b"abc".as_slice().into(), b"\x80".as_slice().into()];
+    assert!(matches_any(b"abc", &tokens));
+    assert!(matches_any(b"\x80", &tokens), "a later token matches too");
+    assert!(!matches_any(b"abd", &tokens));
+    assert!(!matches_any(b"ab", &tokens));
+    assert!(!matches_any(b"abcd", &tokens));
+    assert!(!matches_any(b"\x00", &tokens));
+    assert!(!matches_any(b"", &tokens));
+    assert!(!matches_any(b"abc", &[]));
+    assert!(matches_any(b"", &[b"".as_slice().into()]));
 }
