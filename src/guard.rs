@@ -376,6 +376,10 @@ impl Guard {
     ///
     /// Useful for logs even when no allow-list is configured.
     ///
+    /// The header is read from the lines given to [`Request::with_headers`], in order: give it
+    /// every line your server received, including any that are not visible ASCII (convert
+    /// them lossily). A line left out lets an earlier one, maybe the client's own, decide.
+    ///
     /// ```
     /// use postback::guard::Guard;
     /// use postback::Request;
