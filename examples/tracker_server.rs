@@ -23,11 +23,14 @@
 //! Options: `--listen ADDR` (default `127.0.0.1:8080`; port 0 picks a free one), `--profile P`
 //! (a built-in profile name, default `generic`), `--offer TEMPLATE` (required), `--token T`
 //! (repeatable: require this shared secret, in the profile's token parameter, such as Affise's
-//! `secure`, or else in `token`) and
-//! `--token-in-path` (read it from the first path segment instead: `/T/postback`).
+//! `secure`, or else in `token`),
+//! `--token-in-path` (read it from the first path segment instead: `/T/postback`),
+//! `--allow NET` (repeatable: accept postbacks only from these networks, `203.0.113.0/24`) and
+//! `--trusted-proxy NET` (repeatable: believe the `X-Forwarded-For` of peers in this network).
 //!
 //! When ready it prints `listening on http://ADDR` on stdout.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -39,7 +42,7 @@ use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use postback::guard::TokenSource;
+use postback::guard::{Cidr, TokenSource};
 use postback::store::Inserted;
 use postback::tracker::hint;
 use postback::{
@@ -51,7 +54,7 @@ use postback::{
 const CLICK_MACROS: [&str; 5] = ["subid", "sub_id", "click_id", "clickid", "cid"];
 
 const USAGE: &str = "usage: tracker_server [--listen ADDR] [--profile P] --offer TEMPLATE \
-                     [--token T]... [--token-in-path]";
+                     [--token T]... [--token-in-path] [--allow NET]... [--trusted-proxy NET]...";
 
 /// What every handler shares.
 struct App {
@@ -68,6 +71,8 @@ struct Args {
     offer: String,
     tokens: Vec<String>,
     token_in_path: bool,
+    allowed: Vec<Cidr>,
+    trusted_proxies: Vec<Cidr>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -77,6 +82,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         offer: String::new(),
         tokens: Vec::new(),
         token_in_path: false,
+        allowed: Vec::new(),
+        trusted_proxies: Vec::new(),
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -91,6 +98,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--offer" => parsed.offer = value()?,
             "--token" => parsed.tokens.push(value()?),
             "--token-in-path" => parsed.token_in_path = true,
+            "--allow" | "--trusted-proxy" => {
+                let net = value()?;
+                let net = net
+                    .parse()
+                    .map_err(|err| format!("{flag} `{net}`: {err}"))?;
+                if flag == "--allow" {
+                    parsed.allowed.push(net);
+                } else {
+                    parsed.trusted_proxies.push(net);
+                }
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -136,6 +154,9 @@ fn app(args: &Args) -> Result<App, String> {
     if args.token_in_path {
         guard = guard.with_token_source(TokenSource::PathSegment(0));
     }
+    guard = guard
+        .with_allowed_nets(args.allowed.iter().copied())
+        .with_trusted_proxies(args.trusted_proxies.iter().copied());
     let offer = Template::parse(&args.offer)
         .map_err(|err| format!("--offer: {err}"))?
         .with_on_missing(OnMissing::Empty);
@@ -206,9 +227,19 @@ async fn postback(
     body: Bytes,
 ) -> (StatusCode, String) {
     let target = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-    let headers: Vec<(&str, &str)> = headers
+    // Keep every header line: dropping one (`to_str` fails on a byte such as 0xFF) would let
+    // an earlier line decide the client address, such as the client's own `X-Forwarded-For`
+    // before the line its proxy appended to. Lossy UTF-8 keeps the line: such bytes become
+    // U+FFFD, which no address contains, and commas, quotes and all ASCII stay as sent, so the
+    // hops split as the proxy wrote them. Refusing the request instead would also refuse
+    // senders with a Latin-1 byte in a header the guard never reads.
+    let lines: Vec<(&str, Cow<'_, str>)> = headers
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    let headers: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|(name, value)| (*name, &**value))
         .collect();
     let request = if method == Method::POST {
         Request::post(target, &body)

@@ -67,6 +67,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
 
+use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
 pub use cidr::{Cidr, ParseCidrError};
@@ -374,6 +375,10 @@ impl Guard {
     ///
     /// Useful for logs even when no allow-list is configured.
     ///
+    /// The header is read from the lines given to [`Request::with_headers`], in order: give it
+    /// every line your server received, including any that are not visible ASCII (convert
+    /// them lossily). A line left out lets an earlier one, maybe the client's own, decide.
+    ///
     /// ```
     /// use postback::guard::Guard;
     /// use postback::Request;
@@ -393,7 +398,8 @@ impl Guard {
     ///
     /// [`GuardError::NoClientIp`] without a peer address; [`GuardError::BadForwardedHop`] when
     /// the hop to believe is not an address (`X-Forwarded-For: unknown`, `Forwarded:
-    /// for=_hidden`, or a `Forwarded` element without `for=`).
+    /// for=_hidden`, a `Forwarded` element without `for=` or with it twice, or a `Forwarded`
+    /// line that ends inside a quoted string; see [`ForwardedHeader::Forwarded`]).
     pub fn client_ip(&self, request: &Request<'_>) -> Result<IpAddr, GuardError> {
         let peer = request.peer().ok_or(GuardError::NoClientIp)?.to_canonical();
         if !self.is_trusted(peer) {
@@ -402,31 +408,43 @@ impl Guard {
         let header = self.forwarded_header;
         // One pass left to right: the answer is the rightmost hop that is not a trusted proxy,
         // which is the last such hop seen. No allocation; cost linear in the header's length.
+        // A hop is `None` when it is not an address; an unreadable hop is never skipped.
         let mut first: Option<IpAddr> = None;
         let mut untrusted: Option<Option<IpAddr>> = None;
-        let mut visit = |element: &str, hop: fn(&str) -> Option<IpAddr>| {
-            if element.trim_matches([' ', '\t']).is_empty() {
-                return;
-            }
-            let hop = hop(element).map(|ip| ip.to_canonical());
+        let mut visit = |hop: Option<IpAddr>| {
+            let hop = hop.map(|ip| ip.to_canonical());
             first = first.or(hop);
             match hop {
                 Some(ip) if self.is_trusted(ip) => {}
                 other => untrusted = Some(other),
             }
         };
+        let present = |element: &&str| !element.trim_matches([' ', '\t']).is_empty();
         for value in request.header_values(header.as_str()) {
             match header {
                 // Quotes mean nothing in X-Forwarded-For: a client's stray `"` must not glue
                 // the hops its proxies append into one element.
                 ForwardedHeader::XForwardedFor => {
-                    value
-                        .split(',')
-                        .for_each(|e| visit(e, forwarded::parse_node));
+                    for element in value.split(',').filter(present) {
+                        visit(forwarded::parse_node(element));
+                    }
                 }
+                // Quoted strings may hold commas in Forwarded, so a line splits at the commas
+                // outside them. A line that ends inside a quote was split wrongly: a quote the
+                // client left open swallowed what a proxy appended to the line. Re-splitting
+                // at every comma would guess that the proxy's own text holds no quoted comma
+                // (some proxies quote client text, such as `host=`, into their element), so
+                // the line counts as one unreadable hop at its end instead: nothing in it is
+                // believed. Lines after it are separate and read as usual. See
+                // `ForwardedHeader::Forwarded`.
                 ForwardedHeader::Forwarded => {
-                    SplitUnquoted::new(value, b',')
-                        .for_each(|e| visit(e, forwarded::forwarded_for));
+                    let mut elements = SplitUnquoted::new(value, b',');
+                    for element in elements.by_ref().filter(present) {
+                        visit(forwarded::forwarded_for(element));
+                    }
+                    if elements.ended_open() {
+                        visit(None);
+                    }
                 }
             }
         }
@@ -573,12 +591,7 @@ impl Guard {
                 location: self.token_source.clone(),
             });
         }
-        // No early exit across tokens either, so timing does not tell which one matched.
-        let mut matched = false;
-        for token in &self.tokens {
-            matched |= constant_time_eq(&presented, token);
-        }
-        if matched {
+        if matches_any(&presented, &self.tokens) {
             Ok(())
         } else {
             Err(GuardError::BadToken {
@@ -615,18 +628,20 @@ fn mask(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
     out
 }
 
-/// Compares in time that depends on the lengths only: every byte pair is visited and the
-/// differences are OR-ed together, with no branch on their values. `black_box` keeps the
-/// optimiser from turning the loop back into an early-exit comparison.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Whether `presented` equals any of `tokens`, in time that depends on the lengths only.
+///
+/// Each compare is `subtle`'s `ConstantTimeEq` on byte slices: it returns at once when the
+/// lengths differ and otherwise visits every byte pair without branching on their values,
+/// each result passed through `subtle`'s optimisation barrier (a volatile read; best effort, as
+/// any such barrier is) into a `Choice`. The results are OR-ed as `Choice`s and turned into a
+/// `bool` once, after the last token: no early exit across tokens either, so timing does not
+/// tell which one matched.
+fn matches_any(presented: &[u8], tokens: &[Box<[u8]>]) -> bool {
+    let mut matched = Choice::from(0);
+    for token in tokens {
+        matched |= presented.ct_eq(token);
     }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= std::hint::black_box(x ^ y);
-    }
-    std::hint::black_box(diff) == 0
+    bool::from(matched)
 }
 
 /// Why [`Guard::check`] refused a request. Messages say what to check and never contain a
@@ -685,7 +700,8 @@ pub enum GuardError {
     #[error("client ip unknown: the request has no peer address to check against the allow-list")]
     NoClientIp,
     /// A trusted proxy forwarded a hop that is not an IP address (`unknown`, an obfuscated id,
-    /// a `Forwarded` element without `for=`), so the client address is unknown.
+    /// a `Forwarded` element without `for=` or with it twice, a `Forwarded` line that ends
+    /// inside a quoted string), so the client address is unknown.
     #[error(
         "`{header}` from trusted proxy {proxy} names a client that is not an ip address: \
          check that the proxy writes this header"

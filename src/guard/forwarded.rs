@@ -18,6 +18,23 @@ pub enum ForwardedHeader {
     #[default]
     XForwardedFor,
     /// RFC 7239 `Forwarded: for=192.0.2.60;proto=https, for="[2001:db8::1]:4711"`.
+    ///
+    /// Each line is split into elements at the commas outside quoted strings, and an element's
+    /// address is its `for=` parameter. A client may write anything before the elements its
+    /// proxies append, so two things make a hop unreadable (refused with
+    /// [`GuardError::BadForwardedHop`](crate::guard::GuardError::BadForwardedHop) when it is the
+    /// hop to believe) instead of being guessed at:
+    ///
+    /// - A line that ends inside a quoted string (an unterminated `"`, or a `\` escaping
+    ///   nothing) cannot be split: a client's `for=203.0.113.9;x="` would swallow the
+    ///   `, for=198.51.100.66` a proxy appends to the same line. The whole line counts as one hop
+    ///   that is not an address. Lines after it are read as usual, since a line ends where
+    ///   HTTP says so, not where a client's quotes do.
+    /// - An element with `for` more than once (`for=198.51.100.66;for=203.0.113.9`), which
+    ///   RFC 7239 §4 forbids: nothing says which one the proxy wrote.
+    ///
+    /// Hops to the left of the one believed are never read, so either problem there changes
+    /// nothing.
     Forwarded,
 }
 
@@ -39,9 +56,14 @@ impl fmt::Display for ForwardedHeader {
 }
 
 /// Splits on `delim` outside double-quoted strings (RFC 7230 quoted-string with `\` escapes).
+///
+/// A text that ends inside a quoted string cannot be split reliably: whatever followed the
+/// opening quote, delimiters included, lands in the last piece. The split still yields that
+/// piece, and [`ended_open`](SplitUnquoted::ended_open) says so afterwards.
 pub(super) struct SplitUnquoted<'a> {
     rest: Option<&'a str>,
     delim: u8,
+    open: bool,
 }
 
 impl<'a> SplitUnquoted<'a> {
@@ -49,7 +71,14 @@ impl<'a> SplitUnquoted<'a> {
         SplitUnquoted {
             rest: Some(text),
             delim,
+            open: false,
         }
+    }
+
+    /// Whether the text ended inside a quoted string (an unterminated `"`, or a `\` escaping
+    /// nothing inside one). Known once the last piece has been returned; `false` before.
+    pub(super) fn ended_open(&self) -> bool {
+        self.open
     }
 }
 
@@ -78,6 +107,7 @@ impl<'a> Iterator for SplitUnquoted<'a> {
             }
         }
         self.rest = None;
+        self.open = quoted;
         Some(text)
     }
 }
@@ -109,15 +139,29 @@ fn is_port(text: &str) -> bool {
 }
 
 /// The `for=` address of one `Forwarded` element (`for=192.0.2.60;proto=http`,
-/// `For="[2001:db8:cafe::17]:4711"`); `None` when the element has no `for` or it is not an
-/// address (`for=unknown`, `for=_hidden`).
+/// `For="[2001:db8:cafe::17]:4711"`); `None` when the element has no `for`, has it more than
+/// once, or it is not an address (`for=unknown`, `for=_hidden`).
+///
+/// An element from a line that [`SplitUnquoted`] split without ending open has balanced quotes,
+/// so its `;` split is sound; the caller refuses a line that ended open, whatever this returns
+/// for its last element.
 pub(super) fn forwarded_for(element: &str) -> Option<IpAddr> {
-    let value = SplitUnquoted::new(element, b';').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        name.trim_matches([' ', '\t'])
-            .eq_ignore_ascii_case("for")
-            .then_some(value.trim_matches([' ', '\t']))
-    })?;
+    let mut found = None;
+    for pair in SplitUnquoted::new(element, b';') {
+        let Some((name, value)) = pair.split_once('=') else {
+            continue;
+        };
+        if !name.trim_matches([' ', '\t']).eq_ignore_ascii_case("for") {
+            continue;
+        }
+        // RFC 7239 §4: a parameter must not occur more than once per element. Reading either
+        // copy would guess which one the proxy wrote; the other may be the client's.
+        if found.is_some() {
+            return None;
+        }
+        found = Some(value.trim_matches([' ', '\t']));
+    }
+    let value = found?;
     let value = match value.strip_prefix('"') {
         // An address never needs an escape; a value with one is not an address.
         Some(quoted) => quoted.strip_suffix('"').filter(|v| !v.contains('\\'))?,

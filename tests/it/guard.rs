@@ -831,3 +831,122 @@ proptest! {
         prop_assert_eq!(cidr.to_string().parse::<Cidr>(), Ok(cidr));
     }
 }
+
+// ---- what a client writes before its proxies' hops ----
+
+/// Text a client may put in a forwarded header before the hops its proxies append: elements of
+/// parameters whose values may be addresses (some trusted), quoted strings or a lone quote, and
+/// noise of quotes, escapes, delimiters and printable ASCII before or after them.
+fn client_prefix() -> impl Strategy<Value = String> {
+    use proptest::collection::vec;
+    use proptest::sample::select;
+    const NAMES: &[&str] = &["for", "For ", "x", "proto", "by"];
+    const VALUES: &[&str] = &[
+        "203.0.113.9",
+        "\"203.0.113.9:80\"",
+        "\"[2001:db8::9]:1\"",
+        "10.0.0.9",
+        "unknown",
+        "\"a,b\"",
+        "\"a\\\"b\"",
+        "\"",
+        "\"a\\",
+        "",
+    ];
+    const NOISE: &[&str] = &[
+        "\"", "\\", ",", ", ", ";", "=", " ", "for=", "x=", "10.0.0.9",
+    ];
+    let param = (select(NAMES), select(VALUES)).prop_map(|(name, value)| format!("{name}={value}"));
+    let element = vec(param, 1..4).prop_map(|params| params.join(";"));
+    let elements = vec(element, 0..4).prop_map(|elements| elements.join(", "));
+    let piece = prop_oneof![
+        3 => select(NOISE).prop_map(str::to_owned),
+        1 => "[ -~]{0,4}",
+    ];
+    let noise = vec(piece, 0..6).prop_map(|pieces| pieces.concat());
+    (elements, noise, any::<bool>()).prop_map(|(elements, noise, noise_first)| {
+        if noise_first {
+            noise + &elements
+        } else {
+            elements + &noise
+        }
+    })
+}
+
+/// An address outside the trusted proxies of [`full_guard`] (`10.0.0.0/8`, `fd00::/8`).
+fn untrusted_ip() -> impl Strategy<Value = IpAddr> {
+    let trusted = Cidr::parse_list("10.0.0.0/8, fd00::/8").expect("nets");
+    any_ip().prop_filter("an untrusted address", move |ip| {
+        !trusted.iter().any(|net| net.contains(*ip))
+    })
+}
+
+/// How a proxy writes `ip` as a `Forwarded` element, with or without port and parameters.
+fn forwarded_element(ip: IpAddr, port: Option<u16>, params: bool) -> String {
+    let node = match (ip.to_canonical(), port) {
+        (IpAddr::V4(v4), None) => v4.to_string(),
+        (IpAddr::V4(v4), Some(port)) => format!("\"{v4}:{port}\""),
+        (IpAddr::V6(v6), None) => format!("\"[{v6}]\""),
+        (IpAddr::V6(v6), Some(port)) => format!("\"[{v6}]:{port}\""),
+    };
+    let params = if params { ";proto=https;by=_edge" } else { "" };
+    format!("for={node}{params}")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Whatever a client writes before the hop a trusted proxy appends (to the client's own line
+    /// or on a line of its own), that hop decides or the request is refused: the client's text
+    /// never names the client. A refusal needs a quote the client left open.
+    #[test]
+    fn what_a_client_prepends_never_decides_the_client_ip(
+        prefix in client_prefix(),
+        earlier in proptest::option::of(client_prefix()),
+        client in untrusted_ip(),
+        port in proptest::option::of(any::<u16>()),
+        params in any::<bool>(),
+        trusted_hops in proptest::collection::vec(any::<[u8; 3]>(), 0..3),
+        own_line in any::<bool>(),
+    ) {
+        let guard = full_guard();
+        let via_proxy = ip("10.0.0.2");
+        let want = client.to_canonical();
+        let trusted: Vec<String> = trusted_hops
+            .iter()
+            .map(|[a, b, c]| format!("10.{a}.{b}.{c}"))
+            .collect();
+        let trusted_elements: Vec<String> =
+            trusted.iter().map(|hop| format!(", for={hop}")).collect();
+        let appended = forwarded_element(client, port, params) + &trusted_elements.concat();
+        let mut lines: Vec<String> = earlier.into_iter().collect();
+        if own_line {
+            lines.extend([prefix.clone(), appended]);
+        } else if prefix.is_empty() {
+            lines.push(appended);
+        } else {
+            lines.push(format!("{prefix}, {appended}"));
+        }
+        let headers: Vec<(&str, &str)> =
+            lines.iter().map(|line| ("Forwarded", line.as_str())).collect();
+        let req = Request::get("/pb").with_peer(via_proxy).with_headers(&headers);
+        let got = guard
+            .clone()
+            .with_forwarded_header(ForwardedHeader::Forwarded)
+            .client_ip(&req)
+            .map_err(|err| err.code());
+        if own_line || !prefix.contains('"') {
+            prop_assert_eq!(got, Ok(want), "{:?}", lines);
+        } else {
+            let refused = got == Err("bad_forwarded_hop");
+            prop_assert!(got == Ok(want) || refused, "{:?} -> {:?}", lines, got);
+        }
+
+        // X-Forwarded-For: quotes mean nothing, so the appended hop always decides.
+        let hops: Vec<String> = [prefix, want.to_string()].into_iter().chain(trusted).collect();
+        let line = hops.join(", ");
+        let headers = [("X-Forwarded-For", line.as_str())];
+        let req = Request::get("/pb").with_peer(via_proxy).with_headers(&headers);
+        prop_assert_eq!(guard.client_ip(&req), Ok(want), "{}", line);
+    }
+}

@@ -93,6 +93,18 @@ impl Server {
     }
 
     fn send(&self, method: &str, target: &str, form: &str) -> Response {
+        self.send_with_headers(method, target, &[], form)
+    }
+
+    /// Sends a request with these extra header lines, raw bytes without their CRLF, so that a
+    /// line may hold bytes that are not UTF-8.
+    fn send_with_headers(
+        &self,
+        method: &str,
+        target: &str,
+        lines: &[&[u8]],
+        form: &str,
+    ) -> Response {
         let mut stream = TcpStream::connect_timeout(&self.addr, TIMEOUT).unwrap();
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(TIMEOUT)).unwrap();
@@ -105,10 +117,17 @@ impl Server {
             String::new()
         };
         let addr = self.addr;
-        let request = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{form_headers}\r\n{form}"
-        );
-        stream.write_all(request.as_bytes()).unwrap();
+        let mut request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{form_headers}"
+        )
+        .into_bytes();
+        for line in lines {
+            request.extend_from_slice(line);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"\r\n");
+        request.extend_from_slice(form.as_bytes());
+        stream.write_all(&request).unwrap();
         let mut raw = String::new();
         stream.read_to_string(&mut raw).unwrap();
         Response::parse(&raw)
@@ -303,6 +322,59 @@ fn anything_else_is_404_and_postbacks_need_get_or_post() {
     assert!(server.log().is_empty());
 }
 
+#[test]
+fn a_header_line_that_is_not_ascii_still_counts_for_the_client_address() {
+    // The test is the trusted proxy (loopback); only 203.0.113.0/24 may send postbacks.
+    let server = Server::start(&[
+        "--profile",
+        "keitaro",
+        "--offer",
+        OFFER,
+        "--token",
+        TOKEN,
+        "--allow",
+        "203.0.113.0/24",
+        "--trusted-proxy",
+        "127.0.0.0/8",
+    ]);
+    let (_, id) = server.click("");
+    let target = format!("/postback?subid={id}&status=sale&token={TOKEN}");
+    // A client at 198.51.100.66 sends a spoofed line, then a line with a byte that is not
+    // ASCII; its proxy appends the address it saw to that last line. Dropping the line would
+    // leave the spoofed one to decide.
+    let spoofed = server.send_with_headers(
+        "GET",
+        &target,
+        &[
+            b"X-Forwarded-For: 203.0.113.9",
+            b"X-Forwarded-For: \xff, 198.51.100.66",
+        ],
+        "",
+    );
+    assert_eq!(spoofed.status, 403, "{}", spoofed.body);
+    assert!(
+        spoofed
+            .body
+            .contains("client ip 198.51.100.66 is not in the allow-list"),
+        "{}",
+        spoofed.body
+    );
+    // The same line from an allowed sender is read, not refused: the odd byte only makes the
+    // hop it is in unreadable, and that hop lies left of the one believed. Neither does a
+    // Latin-1 byte in a header the guard never reads refuse anything.
+    let real = server.send_with_headers(
+        "GET",
+        &target,
+        &[
+            b"User-Agent: caf\xe9",
+            b"X-Forwarded-For: \xff, 203.0.113.7",
+        ],
+        "",
+    );
+    assert_eq!((real.status, real.body.as_str()), (200, "recorded\n"));
+    assert_eq!(codes(&server.log()), ["unauthorized", "recorded"]);
+}
+
 /// Runs the example to completion within [`TIMEOUT`]; returns its status and stderr.
 fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     let child = Command::new(example_binary())
@@ -337,7 +409,7 @@ fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
 
 #[test]
 fn bad_arguments_exit_2_with_the_reason() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--profile", "keitaro"], "--offer TEMPLATE is required"),
         (
             &["--offer", "https://o.example/?a={sub1}&b={sub2}"],
@@ -353,6 +425,15 @@ fn bad_arguments_exit_2_with_the_reason() {
             "--profile `nope` is not a built-in profile",
         ),
         (&["--listen", "localhost"], "--listen `localhost`"),
+        (
+            &[
+                "--offer",
+                "https://o.example/?a={subid}",
+                "--allow",
+                "10.0.0.1/8",
+            ],
+            "--allow `10.0.0.1/8`: ",
+        ),
     ];
     for (args, message) in cases {
         let (status, stderr) = run_to_exit(args);
