@@ -41,7 +41,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use postback::guard::TokenSource;
 use postback::store::Inserted;
-use postback::tracker::hint;
 use postback::{
     Click, ClickIdGenerator, Guard, MemoryStore, OnMissing, Outcome, Parser, Request, Template,
     Tracker,
@@ -236,7 +235,7 @@ fn reply(app: &App, request: &Request<'_>, outcome: &Outcome) -> String {
         Some(body) if !body.is_empty() => parser.parse_form(body),
         _ => parser.parse(request.target()),
     };
-    match hint(outcome, parsed.ok().as_ref()) {
+    match outcome.hint(parsed.ok().as_ref()) {
         Some(hint) => format!("{outcome}: {hint}\n"),
         None => format!("{outcome}\n"),
     }

@@ -396,6 +396,13 @@ fn a_flood_of_transaction_ids_on_one_click_is_refused_past_the_bound() {
              keeps per click: the new one is refused"
         )
     );
+    // The store's own error is the failure's source, for a caller that wants the detail.
+    let source = std::error::Error::source(failure)
+        .and_then(|err| err.downcast_ref::<postback::MemoryStoreError>());
+    assert!(
+        matches!(source, Some(postback::MemoryStoreError::TooManyConversions { limit: l, .. }) if *l == limit),
+        "{source:?}"
+    );
     assert_eq!(t.store().conversions(&id).unwrap().len(), limit);
     // Existing conversions still move: the bound refuses growth, not updates.
     let target = format!("/pb?click_id={id}&status=rejected&txid=t7");
