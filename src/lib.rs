@@ -39,7 +39,7 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`click_id`] | [`ClickId`]: unique, unguessable, URL-safe, time-ordered ids |
-//! | [`template`], [`lint`](mod@lint), [`catalog`] | compile URL templates with macros once and expand them many times; catch the field's classic template mistakes; the macros of well-known networks and the [postback URL](build_postback_url) to paste into one |
+//! | [`template`], [`lint`](mod@lint), [`catalog`], [`build`] | compile URL templates with macros once and expand them many times; catch the field's classic template mistakes; the macros of well-known networks and the [postback URL](build_postback_url) to paste into one |
 //! | [`postback`], [`profile`], [`status`], [`money`] | parse what a network sends into a typed [`Postback`], per network [`Profile`], with exact amounts and errors that say what to check |
 //! | [`guard`], [`request`] | token, IP allow-list and signature checks on a [`Request`] |
 //! | [`store`], [`tracker`], [`outcome`], [`log`] | the compare-and-set [`ClickStore`], the in-memory [`MemoryStore`], the [`Tracker`] that counts each conversion once, what became of each postback ([`Outcome`]), and the postback log |
@@ -76,6 +76,7 @@
 //! `url::Url::parse` + `HashMap`); README.md quotes the figures.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod build;
 pub mod catalog;
 pub mod click_id;
 pub mod guard;
@@ -93,7 +94,8 @@ pub mod template;
 pub mod testing;
 pub mod tracker;
 
-pub use catalog::{Catalog, build_postback_url};
+pub use build::build_postback_url;
+pub use catalog::Catalog;
 pub use click_id::{ClickId, ClickIdGenerator, EncodedClickId, ParseClickIdError};
 pub use guard::{Guard, GuardError};
 pub use lint::{Finding, LintCode, LintContext, lint};

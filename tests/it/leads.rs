@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use postback::catalog::{Catalog, NetworkMacros, build_postback_url};
+use postback::build_postback_url;
+use postback::catalog::{Catalog, NetworkMacros};
 use postback::profile::{ClickIdShape, Profile};
 use postback::template::{Template, Value};
 use postback::{
