@@ -220,12 +220,8 @@ impl Click {
     }
 }
 
-/// Checks a click id against the bounds every store shares.
-///
-/// # Errors
-///
-/// As [`Click::new`].
-pub fn check_click_id(id: &str) -> Result<(), ClickError> {
+/// Checks a click id against the bounds every store shares (as [`Click::new`] documents).
+fn check_click_id(id: &str) -> Result<(), ClickError> {
     if id.is_empty() {
         return Err(ClickError::EmptyId);
     }
@@ -503,38 +499,6 @@ impl From<&ConversionData<'_>> for HistoryEntry {
             currency: data.currency,
             status: data.status.map(Into::into),
             at: data.at,
-        }
-    }
-}
-
-impl Conversion {
-    /// A conversion recorded by `data`, with it as its first history entry.
-    #[must_use]
-    pub fn recorded(key: ConversionKey<'static>, data: &ConversionData<'_>) -> Self {
-        Self {
-            key,
-            state: data.state,
-            payout: data.payout,
-            currency: data.currency,
-            history: vec![HistoryEntry::from(data)],
-        }
-    }
-
-    /// Applies an update: the new state, payout and currency, appended to the history.
-    pub fn apply(&mut self, data: &ConversionData<'_>) {
-        self.state = data.state;
-        self.payout = data.payout;
-        self.currency = data.currency;
-        self.history.push(HistoryEntry::from(data));
-    }
-
-    /// The stored view [`ClickStore::load`] reports.
-    #[must_use]
-    pub fn stored(&self) -> StoredConversion {
-        StoredConversion {
-            state: self.state,
-            payout: self.payout,
-            currency: self.currency,
         }
     }
 }
