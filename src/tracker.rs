@@ -37,7 +37,8 @@ use crate::log::{LogEntry, PostbackLog};
 use crate::postback::{Limit, ParsePostbackError, Parser, Postback};
 use crate::request::Request;
 use crate::store::{
-    Change, Click, ClickStore, Commit, ConversionData, ConversionKey, Inserted, StoredClick,
+    Change, Click, ClickStore, Commit, ConversionData, ConversionKey, Inserted, Standing,
+    StoredClick,
 };
 
 // `Outcome` lives below both this module and the log; the old paths keep working.
@@ -101,9 +102,11 @@ pub fn decide<'a>(
             return Decision::without_change(Outcome::Expired);
         }
         let data = ConversionData {
-            state,
-            payout: postback.payout(),
-            currency: postback.currency(),
+            standing: Standing {
+                state,
+                payout: postback.payout(),
+                currency: postback.currency(),
+            },
             status: postback.status(),
             at: now,
         };
@@ -113,12 +116,15 @@ pub fn decide<'a>(
         };
     };
     // A postback that omits payout or currency keeps what is stored.
-    let payout = postback.payout().or(existing.payout);
-    let currency = postback.currency().or(existing.currency);
+    let standing = Standing {
+        state,
+        payout: postback.payout().or(existing.payout),
+        currency: postback.currency().or(existing.currency),
+    };
     let from = existing.state;
-    let money_changed = payout != existing.payout || currency != existing.currency;
     let moves = if state == from {
-        money_changed && !from.is_final()
+        // Same state: only a changed payout or currency moves it.
+        standing != existing && !from.is_final()
     } else if from.can_become(state) {
         true
     } else {
@@ -128,9 +134,7 @@ pub fn decide<'a>(
         return Decision::without_change(Outcome::Duplicate);
     }
     let data = ConversionData {
-        state,
-        payout,
-        currency,
+        standing,
         status: postback.status(),
         at: now,
     };

@@ -36,11 +36,9 @@ use time::OffsetDateTime;
 
 use super::{
     Change, Click, ClickStore, Commit, Conversion, ConversionData, ConversionKey, HistoryEntry,
-    Inserted, StoredClick, StoredConversion, Version,
+    Inserted, Standing, StoredClick, Version,
 };
 use crate::click_id::ClickId;
-use crate::money::{Amount, Currency};
-use crate::status::ConversionState;
 
 mod table;
 
@@ -222,8 +220,8 @@ struct Attrs {
 /// so that the hot path (a retried postback for a click's only conversion) finds it in one
 /// allocation: at a million clicks every pointer followed is a cache miss, about 100 ns.
 ///
-/// `repr(C)` keeps what a load reads (the first conversion's key, state, currency and payout)
-/// in the record's first 56 bytes; `more` is read only when the first conversion is not the
+/// `repr(C)` keeps what a load reads (the first conversion's key and standing) in the record's
+/// first 56 bytes; `more` is read only when the first conversion is not the
 /// one wanted, and is boxed to keep the record small. (Aligning the record to a cache line
 /// was tried: glibc's aligned allocations cost more throughput and memory under load than
 /// the saved line fetch gained.)
@@ -279,14 +277,13 @@ impl Conversions {
 }
 
 /// A conversion as the store keeps it: its key inline when short, so that finding it reads
-/// nothing else, then what a load reports, then its history. The public [`Conversion`] (which
-/// keeps the key as a `ConversionKey`, 32 bytes) is built from it only when asked for.
+/// nothing else, then what a load reports (bytes 24 to 56), then its history. The public
+/// [`Conversion`] (which keeps the key as a `ConversionKey`, 32 bytes) is built from it only
+/// when asked for.
 #[repr(C)]
 struct Kept {
     key: InlineKey,
-    state: ConversionState,
-    currency: Option<Currency>,
-    payout: Option<Amount>,
+    standing: Standing,
     history: Vec<HistoryEntry>,
 }
 
@@ -295,27 +292,15 @@ impl Kept {
     fn recorded(key: &ConversionKey<'_>, data: &ConversionData<'_>) -> Self {
         Self {
             key: InlineKey::of(key),
-            state: data.state,
-            currency: data.currency,
-            payout: data.payout,
+            standing: data.standing,
             history: vec![HistoryEntry::from(data)],
         }
     }
 
     /// Applies an update: the new state, payout and currency, appended to the history.
     fn apply(&mut self, data: &ConversionData<'_>) {
-        self.state = data.state;
-        self.payout = data.payout;
-        self.currency = data.currency;
+        self.standing = data.standing;
         self.history.push(HistoryEntry::from(data));
-    }
-
-    fn stored(&self) -> StoredConversion {
-        StoredConversion {
-            state: self.state,
-            payout: self.payout,
-            currency: self.currency,
-        }
     }
 
     fn is(&self, key: &ConversionKey<'_>) -> bool {
@@ -346,10 +331,8 @@ impl Kept {
             InlineKey::Long(own) => (**own).clone(),
         };
         Conversion {
-            state: self.state,
-            currency: self.currency,
-            payout: self.payout,
             key,
+            standing: self.standing,
             history: self.history.clone(),
         }
     }
@@ -393,8 +376,8 @@ fn key_parts<'k>(key: &'k ConversionKey<'_>) -> (bool, &'k str) {
 
 impl View<'_> {
     /// The current state of the conversion with `key`, read from the first bytes of its record.
-    fn conversion(&self, key: &ConversionKey<'_>) -> Option<StoredConversion> {
-        self.conversions?.find(key).map(Kept::stored)
+    fn conversion(&self, key: &ConversionKey<'_>) -> Option<Standing> {
+        self.conversions?.find(key).map(|kept| kept.standing)
     }
 }
 
@@ -723,7 +706,7 @@ impl ClickStore for MemoryStore {
                 }
             }
             (Change::Update { from, .. }, Some(kept))
-                if kept.state == *from
+                if kept.standing.state == *from
                     && kept.history.len() >= Self::MAX_HISTORY_PER_CONVERSION =>
             {
                 return Err(MemoryStoreError::TooManyChanges {
@@ -731,7 +714,7 @@ impl ClickStore for MemoryStore {
                     limit: Self::MAX_HISTORY_PER_CONVERSION,
                 });
             }
-            (Change::Update { from, data, .. }, Some(kept)) if kept.state == *from => {
+            (Change::Update { from, data, .. }, Some(kept)) if kept.standing.state == *from => {
                 kept.apply(data);
             }
             // The caller's view is stale (or it broke the contract): write nothing.

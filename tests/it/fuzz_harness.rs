@@ -865,16 +865,13 @@ fn check_update(
         panic!("{ctx}: {} conversions changed", moved.len());
     };
     assert_eq!(o.key, n.key, "{ctx}");
-    assert_eq!((o.state, n.state), (from, to), "{ctx}");
+    assert_eq!((o.standing.state, n.standing.state), (from, to), "{ctx}");
     assert!(
         from.can_become(to) || from == to && !from.is_final(),
         "{ctx}: {from} -> {to}"
     );
     if from == to {
-        assert!(
-            o.payout != n.payout || o.currency != n.currency,
-            "{ctx}: nothing changed"
-        );
+        assert!(o.standing != n.standing, "{ctx}: nothing changed");
     }
     assert_eq!(
         n.history.len(),
@@ -903,12 +900,11 @@ fn check_store(snap: &Snapshot, recorded: usize, op: &Op) {
         for c in conversions {
             let last = c.history.last().expect("a conversion has history");
             assert_eq!(
-                (last.state, last.payout, last.currency),
-                (c.state, c.payout, c.currency),
+                last.standing, c.standing,
                 "{op:?}: the history ends in the current values"
             );
             for pair in c.history.windows(2) {
-                let (a, b) = (pair[0].state, pair[1].state);
+                let (a, b) = (pair[0].standing.state, pair[1].standing.state);
                 assert!(
                     a.can_become(b) || a == b && !a.is_final(),
                     "{op:?}: {a} -> {b}"

@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use postback::store::{
-    Change, ClickError, ConversionData, ConversionKey, Inserted, MAX_CLICK_ID_LEN, Version,
+    Change, ClickError, ConversionData, ConversionKey, Inserted, MAX_CLICK_ID_LEN, Standing,
+    Version,
 };
 use postback::{Click, ClickId, ClickStore, ConversionState, MemoryStore, MemoryStoreError};
 use time::OffsetDateTime;
@@ -173,9 +174,11 @@ fn commit_on_a_record_that_exists_is_a_conflict() {
         Inserted::New
     );
     let data = ConversionData {
-        state: ConversionState::Approved,
-        payout: None,
-        currency: None,
+        standing: Standing {
+            state: ConversionState::Approved,
+            payout: None,
+            currency: None,
+        },
         status: None,
         at: at(10),
     };
@@ -237,9 +240,11 @@ fn many_generated_ids_keep_their_conversions_through_growth_and_purges() {
     let record = |clicked: OffsetDateTime| Change::Record {
         key: ConversionKey::Transaction("tx-1".into()),
         data: ConversionData {
-            state: ConversionState::Approved,
-            payout: None,
-            currency: None,
+            standing: Standing {
+                state: ConversionState::Approved,
+                payout: None,
+                currency: None,
+            },
             status: None,
             at: clicked,
         },
@@ -300,9 +305,11 @@ fn conversion_keys_round_trip_whatever_their_length() {
         let change = Change::Record {
             key: key.clone(),
             data: ConversionData {
-                state: ConversionState::Pending,
-                payout: None,
-                currency: None,
+                standing: Standing {
+                    state: ConversionState::Pending,
+                    payout: None,
+                    currency: None,
+                },
                 status: Some("new"),
                 at: at(i64::try_from(n).unwrap()),
             },

@@ -38,7 +38,7 @@ fn fire(tracker: &Tracker<MemoryStore>, target: &str) -> Outcome {
 
 fn states(tracker: &Tracker<MemoryStore>, id: &str) -> Vec<ConversionState> {
     let conversions = tracker.store().conversions(id).unwrap();
-    conversions.iter().map(|c| c.state).collect()
+    conversions.iter().map(|c| c.standing.state).collect()
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn keitaro_lead_then_sale_updates_one_conversion() {
     assert_eq!(outcome.http_status(), 200);
     let conversions = t.store().conversions(&id).unwrap();
     assert_eq!(conversions.len(), 1, "one conversion, moved forward");
-    assert_eq!(conversions[0].payout, Some("25".parse().unwrap()));
+    assert_eq!(conversions[0].standing.payout, Some("25".parse().unwrap()));
     let history: Vec<_> = conversions[0]
         .history
         .iter()
@@ -216,7 +216,7 @@ fn payout_change_in_the_same_state_updates_and_keeps_history() {
         Outcome::Duplicate
     );
     let conversion = &t.store().conversions(&id).unwrap()[0];
-    assert_eq!(conversion.payout, Some("7".parse().unwrap()));
+    assert_eq!(conversion.standing.payout, Some("7".parse().unwrap()));
     assert_eq!(conversion.history.len(), 2);
 }
 
@@ -452,10 +452,13 @@ fn concurrent_duplicates_are_counted_once() {
         let conversions = tracker.store().conversions(id).unwrap();
         assert_eq!(conversions.len(), 3);
         assert!(
-            conversions.iter().all(|c| c.state == Approved),
+            conversions.iter().all(|c| c.standing.state == Approved),
             "{conversions:?}"
         );
-        let total: i64 = conversions.iter().map(|c| c.payout.unwrap().units()).sum();
+        let total: i64 = conversions
+            .iter()
+            .map(|c| c.standing.payout.unwrap().units())
+            .sum();
         assert_eq!(total, 6, "the sequential total: 1 + 2 + 3");
     }
 }
