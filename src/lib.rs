@@ -105,7 +105,7 @@ pub use postback::{ParsePostbackError, Parser, Postback};
 pub use profile::Profile;
 pub use request::Request;
 pub use status::{ConversionState, StatusMap};
-pub use store::{Click, ClickStore, MemoryStore, MemoryStoreError};
+pub use store::{Click, ClickStore, MemoryConfig, MemoryStore, MemoryStoreError};
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreError};
 pub use template::{Dialect, OnMissing, Template, Value, Values};

@@ -55,7 +55,7 @@ use crate::status::ConversionState;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisStore, RedisStoreError};
-pub use memory::{MemoryStore, MemoryStoreError};
+pub use memory::{MemoryConfig, MemoryStore, MemoryStoreError};
 
 /// The longest click id, in bytes, a store accepts or looks up. Taboola's are about 120.
 pub const MAX_CLICK_ID_LEN: usize = 128;

@@ -46,6 +46,9 @@ use table::IdTable;
 
 /// The embedded default [`ClickStore`]: sharded, bounded, in memory.
 ///
+/// Sized once, when it is made: [`MemoryStore::new`] for the defaults, or
+/// [`MemoryStore::with_config`] with a [`MemoryConfig`].
+///
 /// - **Concurrency**: 64 shards by default, each behind its own mutex; no global lock.
 /// - **Retention**: clicks older than the retention (90 days by default) are dropped by
 ///   [`MemoryStore::purge_expired`], and by an insert that finds its shard full.
@@ -434,17 +437,36 @@ impl MemoryStore {
     /// with [`MemoryStoreError::TooManyChanges`].
     pub const MAX_HISTORY_PER_CONVERSION: usize = 128;
 
-    /// A store with the default shards, capacity and retention.
+    /// A store with the default shards, capacity and retention ([`MemoryConfig::new`]).
     #[must_use]
     pub fn new() -> Self {
-        Self::with_config(
-            Self::DEFAULT_SHARDS,
-            Self::DEFAULT_CAPACITY,
-            Self::DEFAULT_RETENTION,
-        )
+        Self::with_config(MemoryConfig::new())
     }
 
-    fn with_config(shards: usize, capacity: usize, retention: Duration) -> Self {
+    /// An empty store with the shards, capacity and retention of `config`.
+    ///
+    /// Configuration comes before the store exists, so no setting can drop clicks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use postback::{MemoryConfig, MemoryStore};
+    ///
+    /// let store = MemoryStore::with_config(
+    ///     MemoryConfig::new()
+    ///         .with_shards(16)
+    ///         .with_capacity(1_000_000)
+    ///         .with_retention(Duration::from_secs(30 * 24 * 60 * 60)),
+    /// );
+    /// assert_eq!(store.capacity(), 1_000_000);
+    /// assert!(store.is_empty());
+    /// ```
+    #[must_use]
+    pub fn with_config(config: MemoryConfig) -> Self {
+        let MemoryConfig {
+            shards,
+            capacity,
+            retention,
+        } = config;
         let shards = shards.clamp(1, 1 << 16).next_power_of_two();
         Self {
             shards: (0..shards).map(|_| Mutex::default()).collect(),
@@ -454,27 +476,6 @@ impl MemoryStore {
             text_hasher: RandomState::new(),
             shard_seed: rand::random(),
         }
-    }
-
-    /// Sets the number of shards, rounded up to a power of two (1 to 65536). Empties the store.
-    #[must_use]
-    pub fn with_shards(self, shards: usize) -> Self {
-        Self::with_config(shards, self.capacity, self.retention)
-    }
-
-    /// Sets the most clicks the store holds. Empties the store.
-    ///
-    /// The bound is enforced per shard (`capacity / shards`, rounded up), so a store may refuse
-    /// an insert slightly before it holds `capacity` clicks in all.
-    #[must_use]
-    pub fn with_capacity_limit(self, capacity: usize) -> Self {
-        Self::with_config(self.shards.len(), capacity, self.retention)
-    }
-
-    /// Sets how long clicks are kept. Empties the store.
-    #[must_use]
-    pub fn with_retention(self, retention: Duration) -> Self {
-        Self::with_config(self.shards.len(), self.capacity, retention)
     }
 
     /// The most clicks the store holds.
@@ -534,6 +535,78 @@ impl MemoryStore {
 }
 
 impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How a [`MemoryStore`] is sized: shards, capacity and retention, set before the store is
+/// made ([`MemoryStore::with_config`]).
+///
+/// Starts from the defaults ([`MemoryStore::DEFAULT_SHARDS`], [`MemoryStore::DEFAULT_CAPACITY`],
+/// [`MemoryStore::DEFAULT_RETENTION`]); each `with_*` method changes one setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemoryConfig {
+    shards: usize,
+    capacity: usize,
+    retention: Duration,
+}
+
+impl MemoryConfig {
+    /// The default shards, capacity and retention.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            shards: MemoryStore::DEFAULT_SHARDS,
+            capacity: MemoryStore::DEFAULT_CAPACITY,
+            retention: MemoryStore::DEFAULT_RETENTION,
+        }
+    }
+
+    /// Sets the number of shards; the store rounds it up to a power of two (1 to 65536).
+    #[must_use]
+    pub const fn with_shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Sets the most clicks the store holds.
+    ///
+    /// The bound is enforced per shard (`capacity / shards`, rounded up), so a store may refuse
+    /// an insert slightly before it holds `capacity` clicks in all.
+    #[must_use]
+    pub const fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets how long clicks are kept.
+    #[must_use]
+    pub const fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The number of shards asked for (before rounding).
+    #[must_use]
+    pub const fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// The most clicks the store holds.
+    #[must_use]
+    pub const fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How long clicks are kept.
+    #[must_use]
+    pub const fn retention(&self) -> Duration {
+        self.retention
+    }
+}
+
+impl Default for MemoryConfig {
     fn default() -> Self {
         Self::new()
     }

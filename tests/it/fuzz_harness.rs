@@ -16,8 +16,8 @@ use postback::postback::{Limits, ParsePostbackError, Postback};
 use postback::store::{Conversion, ConversionKey, Inserted};
 use postback::template::{Dialect, Encoding, ExpandError, OnMissing, Value};
 use postback::{
-    Catalog, Click, ClickId, ClickStore, ConversionState, Guard, MemoryStore, Outcome, Parser,
-    Profile, Request, Template, Tracker,
+    Catalog, Click, ClickId, ClickStore, ConversionState, Guard, MemoryConfig, MemoryStore,
+    Outcome, Parser, Profile, Request, Template, Tracker,
 };
 use time::OffsetDateTime;
 
@@ -665,7 +665,7 @@ fn snapshot(store: &MemoryStore) -> Snapshot {
 /// conversions; every history moves only forward and ends in the conversion's current values.
 pub(crate) fn tracker(data: &[u8]) {
     let (profile, window, ops) = decode_ops(data);
-    let store = MemoryStore::new().with_shards(1).with_capacity_limit(3);
+    let store = MemoryStore::with_config(MemoryConfig::new().with_shards(1).with_capacity(3));
     let guard = Guard::new()
         .with_token(TOKEN)
         .with_token_source(TokenSource::param(

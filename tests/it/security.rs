@@ -9,8 +9,8 @@ use std::time::Duration;
 use postback::guard::{GuardError, TokenSource};
 use postback::profile::Profile;
 use postback::{
-    Click, ClickId, ClickIdGenerator, ClickStore, Guard, MemoryStore, MemoryStoreError, Outcome,
-    Parser, Request, Tracker,
+    Click, ClickId, ClickIdGenerator, ClickStore, Guard, MemoryConfig, MemoryStore,
+    MemoryStoreError, Outcome, Parser, Request, Tracker,
 };
 use time::OffsetDateTime;
 
@@ -354,7 +354,7 @@ fn which_ids_share_a_shard_differs_between_stores() {
     let mut shared = 0;
     let stores = 64;
     for _ in 0..stores {
-        let store = MemoryStore::new().with_shards(2).with_capacity_limit(2);
+        let store = MemoryStore::with_config(MemoryConfig::new().with_shards(2).with_capacity(2));
         assert_eq!(
             store.insert(a.clone()).unwrap(),
             postback::store::Inserted::New
