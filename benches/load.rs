@@ -257,6 +257,7 @@ impl Sim {
         );
         let tracker = Tracker::new(store, Parser::generic())
             .with_guard(Guard::new().with_token(TOKEN))
+            .expect("the generic profile reads the token where the guard does")
             .with_log_capacity(log_capacity());
         Self {
             tracker,

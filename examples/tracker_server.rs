@@ -139,8 +139,11 @@ fn app(args: &Args) -> Result<App, String> {
         .map_err(|err| format!("--offer: {err}"))?
         .with_on_missing(OnMissing::Empty);
     let click_macro = click_macro(&offer)?;
+    let tracker = Tracker::new(MemoryStore::new(), parser)
+        .with_guard(guard)
+        .map_err(|err| format!("--token: {err}"))?;
     Ok(App {
-        tracker: Tracker::new(MemoryStore::new(), parser).with_guard(guard),
+        tracker,
         ids: ClickIdGenerator::new(),
         offer,
         click_macro,

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::guard::Guard;
+use crate::guard::{Guard, GuardError};
 use crate::log::{LogEntry, PostbackLog};
 use crate::postback::{Limit, ParsePostbackError, Parser, Postback};
 use crate::request::Request;
@@ -144,6 +144,28 @@ pub fn decide<'a>(
     }
 }
 
+/// Why a [`Tracker`] refused a part of its configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The guard checks tokens and reads them from a parameter the parser's profile does not
+    /// name as a token parameter: the guard and the profile disagree about where the secret
+    /// is, and every postback would be refused (see [`Tracker::with_guard`]).
+    #[error(
+        "the guard reads the token from parameter `{param}`, but profile `{profile}` sends it in \
+         `{profile_params}`: leave the guard's token source unset or name the profile's parameter"
+    )]
+    #[non_exhaustive]
+    TokenParamConflict {
+        /// The parameter the guard was told to read.
+        param: Box<str>,
+        /// The profile's name.
+        profile: Box<str>,
+        /// The profile's token parameters, comma-separated.
+        profile_params: Box<str>,
+    },
+}
+
 /// One postback endpoint: a store, a parser (one network profile), a guard and a log.
 ///
 /// ```
@@ -195,27 +217,48 @@ impl<S: ClickStore> Tracker<S> {
     ///
     /// The guard is given the parser's profile ([`Guard::with_profile`]), so the token
     /// parameter is named in one place: a guard without its own token source reads the
-    /// profile's token parameter, and one told to read a parameter the profile does not name
-    /// refuses every postback with [`GuardError::TokenParamConflict`] (HTTP 500) rather than
-    /// check a token the network sends elsewhere.
-    ///
-    /// [`GuardError::TokenParamConflict`]: crate::guard::GuardError::TokenParamConflict
+    /// profile's token parameter.
     ///
     /// ```
-    /// use postback::{Guard, MemoryStore, Request, Tracker};
+    /// use postback::{Guard, MemoryStore, Tracker};
     /// use postback::guard::TokenSource;
     /// use postback::postback::Parser;
-    /// use postback::profile::Profile;
+    /// use postback::tracker::ConfigError;
     ///
-    /// let affise = Parser::from(Profile::builtin("affise").unwrap());
-    /// let tracker = Tracker::new(MemoryStore::new(), affise)
-    ///     .with_guard(Guard::new().with_token("s3cret"));
+    /// let affise = || Parser::builtin("affise").unwrap(); // its token parameter is `secure`
+    /// let tracker = Tracker::new(MemoryStore::new(), affise())
+    ///     .with_guard(Guard::new().with_token("s3cret"))?;
     /// assert_eq!(tracker.guard().token_source(), &TokenSource::param("secure"));
+    ///
+    /// // Told to read the token elsewhere, the guard would refuse every postback.
+    /// let confused = Guard::new().with_token("s3cret").with_token_source(TokenSource::param("token"));
+    /// let err = Tracker::new(MemoryStore::new(), affise()).with_guard(confused).unwrap_err();
+    /// assert!(matches!(err, ConfigError::TokenParamConflict { ref param, .. } if &**param == "token"));
+    /// # Ok::<(), ConfigError>(())
     /// ```
-    #[must_use]
-    pub fn with_guard(mut self, guard: Guard) -> Self {
-        self.guard = guard.with_profile(self.parser.profile());
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TokenParamConflict`] when the guard checks tokens
+    /// ([`Guard::with_token`]) and was told to read them from a parameter
+    /// ([`Guard::with_token_source`]) that the profile does not name as a token parameter: it
+    /// would refuse every postback, so the tracker is not built with it.
+    pub fn with_guard(mut self, guard: Guard) -> Result<Self, ConfigError> {
+        let guard = guard.with_profile(self.parser.profile());
+        if let Some(GuardError::TokenParamConflict {
+            param,
+            profile,
+            profile_params,
+        }) = guard.token_param_conflict()
+        {
+            return Err(ConfigError::TokenParamConflict {
+                param: param.clone(),
+                profile: profile.clone(),
+                profile_params: profile_params.clone(),
+            });
+        }
+        self.guard = guard;
+        Ok(self)
     }
 
     /// Sets the tracker's attribution window: a new conversion later than this after its click

@@ -673,6 +673,7 @@ pub(crate) fn tracker(data: &[u8]) {
         ));
     let mut tracker = Tracker::new(store, Parser::from(profile))
         .with_guard(guard)
+        .expect("the guard reads the profile's own token parameter")
         .with_log_capacity(8);
     if window {
         tracker = tracker.with_attribution_window(WINDOW);

@@ -266,11 +266,13 @@ fn status_change_after_the_window_is_still_applied() {
 #[test]
 fn forged_or_missing_token_is_refused_before_anything_is_read() {
     let (t, id) = setup("generic");
-    let t = t.with_guard(
-        Guard::new()
-            .with_token("s3cr3t")
-            .with_token_source(TokenSource::param("token")),
-    );
+    let t = t
+        .with_guard(
+            Guard::new()
+                .with_token("s3cr3t")
+                .with_token_source(TokenSource::param("token")),
+        )
+        .unwrap();
     let forged = fire(
         &t,
         &format!("/pb?click_id={id}&status=approved&token=guess"),
@@ -302,11 +304,13 @@ fn forged_or_missing_token_is_refused_before_anything_is_read() {
 #[test]
 fn spoofed_forwarded_for_from_an_untrusted_peer_is_refused() {
     let (t, id) = setup("generic");
-    let t = t.with_guard(
-        Guard::new()
-            .with_allowed_nets(Cidr::parse_list("203.0.113.0/24").unwrap())
-            .with_trusted_proxy("10.0.0.0/8".parse().unwrap()),
-    );
+    let t = t
+        .with_guard(
+            Guard::new()
+                .with_allowed_nets(Cidr::parse_list("203.0.113.0/24").unwrap())
+                .with_trusted_proxy("10.0.0.0/8".parse().unwrap()),
+        )
+        .unwrap();
     let url = format!("/pb?click_id={id}&status=approved");
     let spoof = [("X-Forwarded-For", "203.0.113.9")];
     let attacker: IpAddr = "198.51.100.66".parse().unwrap();
