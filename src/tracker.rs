@@ -333,6 +333,7 @@ impl<S: ClickStore> Tracker<S> {
     /// ([`Limits::max_input_len`](crate::postback::Limits::max_input_len)) is
     /// [`Outcome::Invalid`] before the guard reads it, so an unauthenticated request costs at
     /// most that much work.
+    #[must_use = "the outcome is what to answer the sender (`Outcome::http_status`)"]
     pub fn handle(&self, request: &Request<'_>, now: OffsetDateTime) -> Outcome {
         let keep = self.log.capacity() > 0;
         let (outcome, postback) = self.evaluate(request, now, keep);
@@ -359,6 +360,7 @@ impl<S: ClickStore> Tracker<S> {
     }
 
     /// [`Tracker::handle`] at the current system time.
+    #[must_use = "the outcome is what to answer the sender (`Outcome::http_status`)"]
     pub fn handle_now(&self, request: &Request<'_>) -> Outcome {
         self.handle(request, OffsetDateTime::now_utc())
     }
