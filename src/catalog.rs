@@ -12,7 +12,7 @@
 //! a catalog loads from configuration, and [`Catalog::with_network`] and
 //! [`Catalog::with_tracker`] add or replace entries.
 //!
-//! This module is data only: the [linter](crate::lint) reads it, and the
+//! This module is data only: the [linter](mod@crate::lint) reads it, and the
 //! [URL builder](crate::build) (which defines [`TrackerParams::postback_url`] and
 //! [`Catalog::build_postback_url`]) reads it and the linter.
 //!
