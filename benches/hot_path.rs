@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use postback::{Click, ClickId, ClickStore, MemoryStore, Parser, Request, Tracker};
+use postback::{Click, ClickId, ClickStore, MemoryConfig, MemoryStore, Parser, Request, Tracker};
 use time::OffsetDateTime;
 
 const POOL: usize = 1 << 20;
@@ -49,7 +49,7 @@ fn urls(clicks: usize) -> Vec<String> {
 }
 
 fn tracker(clicks: usize) -> Tracker<MemoryStore> {
-    let store = MemoryStore::new().with_capacity_limit(clicks * 2);
+    let store = MemoryStore::with_config(MemoryConfig::new().with_capacity(clicks * 2));
     for n in 0..clicks {
         let _ = store.insert(Click::from_id(id(n)));
     }

@@ -55,7 +55,9 @@ use criterion::{Criterion, SamplingMode, Throughput};
 use postback::guard::Guard;
 use postback::log::MAX_LOGGED_REQUEST;
 use postback::store::Inserted;
-use postback::{Click, ClickId, ClickStore, MemoryStore, Outcome, Parser, Request, Tracker};
+use postback::{
+    Click, ClickId, ClickStore, MemoryConfig, MemoryStore, Outcome, Parser, Request, Tracker,
+};
 use time::OffsetDateTime;
 
 const THREADS: usize = 2;
@@ -248,11 +250,14 @@ struct Day {
 
 impl Sim {
     fn new(postbacks_per_day: usize, capacity: usize) -> Self {
-        let store = MemoryStore::new()
-            .with_capacity_limit(capacity)
-            .with_retention(RETENTION);
+        let store = MemoryStore::with_config(
+            MemoryConfig::new()
+                .with_capacity(capacity)
+                .with_retention(RETENTION),
+        );
         let tracker = Tracker::new(store, Parser::generic())
             .with_guard(Guard::new().with_token(TOKEN))
+            .expect("the generic profile reads the token where the guard does")
             .with_log_capacity(log_capacity());
         Self {
             tracker,

@@ -103,12 +103,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let conversions = tracker.store().conversions(&id_text)?;
     println!("\nCounted for {click}: {} conversion(s)", conversions.len());
     for c in &conversions {
-        let states: Vec<_> = c.history.iter().map(|h| h.state.as_str()).collect();
-        let payout = c.payout.map_or_else(|| "-".to_owned(), |p| p.to_string());
+        let states: Vec<_> = c
+            .history
+            .iter()
+            .map(|h| h.standing.state.as_str())
+            .collect();
+        let payout = c
+            .standing
+            .payout
+            .map_or_else(|| "-".to_owned(), |p| p.to_string());
         println!(
             "  {} {} payout={payout} history: {}",
             c.key,
-            c.state,
+            c.standing.state,
             states.join(" -> ")
         );
     }

@@ -44,7 +44,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use postback::guard::{Cidr, TokenSource};
 use postback::store::Inserted;
-use postback::tracker::hint;
 use postback::{
     Click, ClickIdGenerator, Guard, MemoryStore, OnMissing, Outcome, Parser, Request, Template,
     Tracker,
@@ -161,8 +160,11 @@ fn app(args: &Args) -> Result<App, String> {
         .map_err(|err| format!("--offer: {err}"))?
         .with_on_missing(OnMissing::Empty);
     let click_macro = click_macro(&offer)?;
+    let tracker = Tracker::new(MemoryStore::new(), parser)
+        .with_guard(guard)
+        .map_err(|err| format!("--token: {err}"))?;
     Ok(App {
-        tracker: Tracker::new(MemoryStore::new(), parser).with_guard(guard),
+        tracker,
         ids: ClickIdGenerator::new(),
         offer,
         click_macro,
@@ -267,7 +269,7 @@ fn reply(app: &App, request: &Request<'_>, outcome: &Outcome) -> String {
         Some(body) if !body.is_empty() => parser.parse_form(body),
         _ => parser.parse(request.target()),
     };
-    match hint(outcome, parsed.ok().as_ref()) {
+    match outcome.hint(parsed.ok().as_ref()) {
         Some(hint) => format!("{outcome}: {hint}\n"),
         None => format!("{outcome}\n"),
     }

@@ -257,6 +257,13 @@ impl Guard {
         &self.token_source
     }
 
+    /// The [`GuardError::TokenParamConflict`] every check fails with, when the guard checks
+    /// tokens and reads them from a parameter its profile does not name; a
+    /// [`Tracker`](crate::Tracker) refuses such a guard when it is given one.
+    pub(crate) fn token_param_conflict(&self) -> Option<&GuardError> {
+        self.conflict.as_ref().filter(|_| !self.tokens.is_empty())
+    }
+
     /// Recomputes the token source and the conflict from the explicit source and the profile.
     fn resolve(&mut self) {
         let profile_params = self.profile.as_ref().map_or(&[][..], |(_, params)| params);
@@ -346,9 +353,7 @@ impl Guard {
     ///   [`GuardError::BadSignature`], [`GuardError::SplitParams`], [`GuardError::MissingTimestamp`],
     ///   [`GuardError::BadTimestamp`], [`GuardError::Expired`], [`GuardError::FromFuture`].
     pub fn check(&self, request: &Request<'_>, now: OffsetDateTime) -> Result<(), GuardError> {
-        if !self.tokens.is_empty()
-            && let Some(conflict) = &self.conflict
-        {
+        if let Some(conflict) = self.token_param_conflict() {
             return Err(conflict.clone());
         }
         if !self.allowed.is_empty() {
@@ -672,7 +677,9 @@ pub enum GuardError {
     },
     /// The guard checks tokens and reads them from a parameter its profile does not name as a
     /// token parameter, so the two disagree about where the secret is: a configuration error,
-    /// refused on every request until fixed (see [`Guard::with_token_source`]).
+    /// refused on every request until fixed (see [`Guard::with_token_source`]). A
+    /// [`Tracker`](crate::Tracker) is never built with such a guard
+    /// ([`Tracker::with_guard`](crate::Tracker::with_guard) fails instead).
     #[error(
         "the guard reads the token from parameter `{param}`, but profile `{profile}` sends it in \
          `{profile_params}`: leave the guard's token source unset or name the profile's parameter"

@@ -39,10 +39,10 @@
 //! | module | what it does |
 //! |---|---|
 //! | [`click_id`] | [`ClickId`]: unique, unguessable, URL-safe, time-ordered ids |
-//! | [`template`], [`lint`](mod@lint), [`catalog`] | compile URL templates with macros once and expand them many times; catch the field's classic template mistakes; the macros of well-known networks and the [postback URL](build_postback_url) to paste into one |
+//! | [`template`], [`lint`](mod@lint), [`catalog`], [`build`] | compile URL templates with macros once and expand them many times; catch the field's classic template mistakes; the macros of well-known networks and the [postback URL](build_postback_url) to paste into one |
 //! | [`postback`], [`profile`], [`status`], [`money`] | parse what a network sends into a typed [`Postback`], per network [`Profile`], with exact amounts and errors that say what to check |
 //! | [`guard`], [`request`] | token, IP allow-list and signature checks on a [`Request`] |
-//! | [`store`], [`tracker`], [`log`] | the compare-and-set [`ClickStore`], the in-memory [`MemoryStore`], the [`Tracker`] that counts each conversion once, and the postback log |
+//! | [`store`], [`tracker`], [`outcome`], [`log`] | the compare-and-set [`ClickStore`], the in-memory [`MemoryStore`], the [`Tracker`] that counts each conversion once, what became of each postback ([`Outcome`]), and the postback log |
 //!
 //! # Scope
 //!
@@ -76,12 +76,14 @@
 //! `url::Url::parse` + `HashMap`); README.md quotes the figures.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod build;
 pub mod catalog;
 pub mod click_id;
 pub mod guard;
 pub mod lint;
 pub mod log;
 pub mod money;
+pub mod outcome;
 pub mod postback;
 pub mod profile;
 mod query;
@@ -93,20 +95,22 @@ pub mod template;
 pub mod testing;
 pub mod tracker;
 
-pub use catalog::{Catalog, build_postback_url};
+pub use build::build_postback_url;
+pub use catalog::Catalog;
 pub use click_id::{ClickId, ClickIdGenerator, EncodedClickId, ParseClickIdError};
 pub use guard::{Guard, GuardError};
 pub use lint::{Finding, LintCode, LintContext, lint};
 pub use money::{Amount, Currency};
+pub use outcome::Outcome;
 pub use postback::{ParsePostbackError, Parser, Postback};
 pub use profile::Profile;
 pub use request::Request;
 pub use status::{ConversionState, StatusMap};
-pub use store::{Click, ClickStore, MemoryStore, MemoryStoreError};
+pub use store::{Click, ClickStore, MemoryConfig, MemoryStore, MemoryStoreError};
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreError};
 pub use template::{Dialect, OnMissing, Template, Value, Values};
-pub use tracker::{Outcome, Tracker};
+pub use tracker::Tracker;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

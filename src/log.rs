@@ -13,8 +13,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use time::OffsetDateTime;
 
+use crate::outcome::Outcome;
 use crate::postback::Postback;
-use crate::tracker::Outcome;
 
 /// The most bytes of a request's target and body an entry keeps; longer ones are cut and
 /// marked [`LogEntry::truncated`].
@@ -40,8 +40,11 @@ impl LogEntry {
     /// ([`Guard::redact`](crate::Guard::redact)): the log shows them to people. The postback's
     /// [`token`](Postback::token) is dropped here, so no entry holds it. Its sequence number is
     /// set when it is pushed.
+    ///
+    /// Crate-private: only a [`Tracker`](crate::Tracker) writes the log, so every entry's
+    /// outcome is one the tracker decided and its text is redacted.
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         received_at: OffsetDateTime,
         peer: Option<IpAddr>,
         target: &str,
@@ -254,7 +257,7 @@ impl PostbackLog {
     }
 
     /// Adds an entry, evicting the oldest when full, and returns its sequence number.
-    pub fn push(&self, mut entry: LogEntry) -> u64 {
+    pub(crate) fn push(&self, mut entry: LogEntry) -> u64 {
         if self.capacity == 0 {
             self.evicted.fetch_add(1, Ordering::Relaxed);
             return self.seen.fetch_add(1, Ordering::Relaxed) + 1 + self.unkept.sum();

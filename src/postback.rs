@@ -38,8 +38,8 @@ use std::sync::Arc;
 use crate::money::{Amount, Currency, ParseAmountError};
 use crate::profile::{ClickIdShape, Profile};
 use crate::query;
-use crate::template;
 use crate::status::{ConversionState, Vocabulary};
+use crate::template;
 
 /// A fact a postback carries; each [`Profile`] names the parameters for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

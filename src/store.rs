@@ -55,7 +55,7 @@ use crate::status::ConversionState;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{RedisStore, RedisStoreError};
-pub use memory::{MemoryStore, MemoryStoreError};
+pub use memory::{MemoryConfig, MemoryStore, MemoryStoreError};
 
 /// The longest click id, in bytes, a store accepts or looks up. Taboola's are about 120.
 pub const MAX_CLICK_ID_LEN: usize = 128;
@@ -220,12 +220,8 @@ impl Click {
     }
 }
 
-/// Checks a click id against the bounds every store shares.
-///
-/// # Errors
-///
-/// As [`Click::new`].
-pub fn check_click_id(id: &str) -> Result<(), ClickError> {
+/// Checks a click id against the bounds every store shares (as [`Click::new`] documents).
+fn check_click_id(id: &str) -> Result<(), ClickError> {
     if id.is_empty() {
         return Err(ClickError::EmptyId);
     }
@@ -373,30 +369,32 @@ pub struct StoredClick {
     pub version: Version,
     /// When the click happened.
     pub clicked_at: OffsetDateTime,
-    /// The conversion with the requested key, if the click has one.
-    pub conversion: Option<StoredConversion>,
+    /// Where the conversion with the requested key stands, if the click has one.
+    pub conversion: Option<Standing>,
 }
 
-/// The current state of one conversion, as [`ClickStore::load`] reports it.
+/// Where a conversion stands: its state, payout and currency.
+///
+/// The one value for that fact wherever it appears: what [`ClickStore::load`] reports
+/// ([`StoredClick::conversion`]), what a postback sets ([`ConversionData::standing`]), a
+/// conversion's current values ([`Conversion::standing`]) and each step of its history
+/// ([`HistoryEntry::standing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredConversion {
-    /// Its state now.
+pub struct Standing {
+    /// The state.
     pub state: ConversionState,
-    /// Its payout now, if the network sent one.
+    /// The payout, if the network sent one.
     pub payout: Option<Amount>,
-    /// Its currency now, if the network sent one.
+    /// The currency, if the network sent one.
     pub currency: Option<Currency>,
 }
 
 /// The fields of a conversion that a postback sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConversionData<'a> {
-    /// The state it moves to.
-    pub state: ConversionState,
-    /// The payout the network sent.
-    pub payout: Option<Amount>,
-    /// The currency the network sent.
-    pub currency: Option<Currency>,
+    /// The state, payout and currency it moves to (payout and currency as the tracker decided:
+    /// the network's, or the stored ones when the postback omits them).
+    pub standing: Standing,
     /// The raw status word the network sent, kept so a user sees what really came in.
     pub status: Option<&'a str>,
     /// When the tracker accepted it.
@@ -463,19 +461,14 @@ pub enum Inserted {
 }
 
 /// One conversion of a click with its history, as [`ClickStore::conversions`] reports it.
-// `repr(C)`, current values first: a store that keeps these inline (as `MemoryStore` does)
-// reads what a load reports from the first bytes of the record.
+// No `repr`: 88 bytes on 64-bit targets, as under the `repr(C)` it had when `MemoryStore` kept
+// these inline; it keeps its own record now and builds this only when asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[repr(C)]
 pub struct Conversion {
-    /// Its state now.
-    pub state: ConversionState,
-    /// Its currency now.
-    pub currency: Option<Currency>,
-    /// Its payout now.
-    pub payout: Option<Amount>,
     /// What identifies it on its click.
     pub key: ConversionKey<'static>,
+    /// Its state, payout and currency now.
+    pub standing: Standing,
     /// Every postback that set it, oldest first: the first entry recorded it.
     pub history: Vec<HistoryEntry>,
 }
@@ -483,12 +476,8 @@ pub struct Conversion {
 /// One accepted postback in a [`Conversion`]'s history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
-    /// The state it set.
-    pub state: ConversionState,
-    /// The payout it set.
-    pub payout: Option<Amount>,
-    /// The currency it set.
-    pub currency: Option<Currency>,
+    /// The state, payout and currency it set.
+    pub standing: Standing,
     /// The raw status word the network sent.
     pub status: Option<Box<str>>,
     /// When it was accepted.
@@ -498,43 +487,9 @@ pub struct HistoryEntry {
 impl From<&ConversionData<'_>> for HistoryEntry {
     fn from(data: &ConversionData<'_>) -> Self {
         Self {
-            state: data.state,
-            payout: data.payout,
-            currency: data.currency,
+            standing: data.standing,
             status: data.status.map(Into::into),
             at: data.at,
-        }
-    }
-}
-
-impl Conversion {
-    /// A conversion recorded by `data`, with it as its first history entry.
-    #[must_use]
-    pub fn recorded(key: ConversionKey<'static>, data: &ConversionData<'_>) -> Self {
-        Self {
-            key,
-            state: data.state,
-            payout: data.payout,
-            currency: data.currency,
-            history: vec![HistoryEntry::from(data)],
-        }
-    }
-
-    /// Applies an update: the new state, payout and currency, appended to the history.
-    pub fn apply(&mut self, data: &ConversionData<'_>) {
-        self.state = data.state;
-        self.payout = data.payout;
-        self.currency = data.currency;
-        self.history.push(HistoryEntry::from(data));
-    }
-
-    /// The stored view [`ClickStore::load`] reports.
-    #[must_use]
-    pub fn stored(&self) -> StoredConversion {
-        StoredConversion {
-            state: self.state,
-            payout: self.payout,
-            currency: self.currency,
         }
     }
 }

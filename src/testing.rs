@@ -21,7 +21,8 @@ use crate::click_id::ClickId;
 use crate::money::{Amount, Currency};
 use crate::status::ConversionState;
 use crate::store::{
-    Change, Click, ClickStore, Commit, ConversionData, ConversionKey, Inserted, StoredClick,
+    Change, Click, ClickStore, Commit, ConversionData, ConversionKey, Inserted, Standing,
+    StoredClick,
 };
 
 /// Runs every check against stores made by `make`. Panics on the first broken rule.
@@ -53,9 +54,11 @@ fn click_time() -> OffsetDateTime {
 
 fn data(state: ConversionState, payout: &str) -> ConversionData<'static> {
     ConversionData {
-        state,
-        payout: Some(payout.parse::<Amount>().expect("test amount parses")),
-        currency: Some("USD".parse::<Currency>().expect("test currency parses")),
+        standing: Standing {
+            state,
+            payout: Some(payout.parse::<Amount>().expect("test amount parses")),
+            currency: Some("USD".parse::<Currency>().expect("test currency parses")),
+        },
         status: Some(state.as_str()),
         at: click_time() + time::Duration::hours(1),
     }
@@ -205,9 +208,9 @@ fn commit_is_compare_and_set<S: ClickStore>(store: &S) {
         after.version, before.version,
         "a commit must change the version"
     );
-    let conversion = after.conversion.expect("the recorded conversion is loaded");
-    assert_eq!(conversion.state, ConversionState::Pending);
-    assert_eq!(conversion.payout, Some("12.5".parse().expect("amount")));
+    let standing = after.conversion.expect("the recorded conversion is loaded");
+    assert_eq!(standing.state, ConversionState::Pending);
+    assert_eq!(standing.payout, Some("12.5".parse().expect("amount")));
 
     let stale = Change::Update {
         key: key.clone(),
@@ -248,9 +251,16 @@ fn updates_keep_history<S: ClickStore>(store: &S) {
     assert_eq!(conversions.len(), 1, "an update must not add a conversion");
     let conversion = &conversions[0];
     assert_eq!(conversion.key, ConversionKey::DEFAULT);
-    assert_eq!(conversion.state, ConversionState::Approved);
-    assert_eq!(conversion.payout, Some("12".parse().expect("amount")));
-    let states: Vec<_> = conversion.history.iter().map(|h| h.state).collect();
+    assert_eq!(conversion.standing.state, ConversionState::Approved);
+    assert_eq!(
+        conversion.standing.payout,
+        Some("12".parse().expect("amount"))
+    );
+    let states: Vec<_> = conversion
+        .history
+        .iter()
+        .map(|h| h.standing.state)
+        .collect();
     assert_eq!(
         states,
         [ConversionState::Pending, ConversionState::Approved],

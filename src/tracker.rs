@@ -28,174 +28,21 @@
 //!   changed payout or state can always be traced.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::click_id::ClickId;
 use crate::guard::{Guard, GuardError};
 use crate::log::{self, LogEntry, PostbackLog};
 use crate::postback::{Limit, ParsePostbackError, Parser, Postback};
 use crate::request::Request;
-use crate::status::ConversionState;
 use crate::store::{
-    Change, Click, ClickStore, Commit, ConversionData, ConversionKey, Inserted, StoredClick,
+    Change, Click, ClickStore, Commit, ConversionData, ConversionKey, Inserted, Standing,
+    StoredClick,
 };
 
-/// What became of one postback.
-///
-/// Every outcome has a stable [`code`](Outcome::code) for logs and scripts and the
-/// [HTTP status](Outcome::http_status) a sender expects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// A new conversion was counted.
-    Recorded,
-    /// An existing conversion moved to a new state or payout.
-    Updated {
-        /// Its state before.
-        from: ConversionState,
-        /// Its state now (equal to `from` for a payout change).
-        to: ConversionState,
-    },
-    /// The conversion is already in that state: nothing changed.
-    Duplicate,
-    /// No click has that id.
-    ClickNotFound,
-    /// The click is older than the attribution window.
-    Expired,
-    /// The conversion cannot move from `from` to `to`.
-    IllegalTransition {
-        /// Its state now.
-        from: ConversionState,
-        /// The state the postback asked for.
-        to: ConversionState,
-    },
-    /// The postback's status is not in the profile's vocabulary (or it sent none and the
-    /// profile has no default).
-    UnmappedStatus,
-    /// The guard refused the request.
-    Unauthorized(GuardError),
-    /// The request is not a usable postback.
-    Invalid(ParsePostbackError),
-    /// The store failed; the network should retry.
-    StoreError(StoreFailure),
-}
-
-impl Outcome {
-    /// The stable code: `recorded`, `updated`, `duplicate`, `click_not_found`, `expired`,
-    /// `illegal_transition`, `unmapped_status`, `unauthorized`, `invalid` or `store_error`.
-    #[must_use]
-    pub const fn code(&self) -> &'static str {
-        match self {
-            Self::Recorded => "recorded",
-            Self::Updated { .. } => "updated",
-            Self::Duplicate => "duplicate",
-            Self::ClickNotFound => "click_not_found",
-            Self::Expired => "expired",
-            Self::IllegalTransition { .. } => "illegal_transition",
-            Self::UnmappedStatus => "unmapped_status",
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Invalid(_) => "invalid",
-            Self::StoreError(_) => "store_error",
-        }
-    }
-
-    /// The HTTP status to answer the sender with.
-    ///
-    /// 200 for recorded, updated and duplicate, so the network stops retrying; 404 for an
-    /// unknown click; 410 for an expired one; 422 for an illegal transition or an unmapped
-    /// status; 400 for an invalid request; 401 or 403 from the guard; 503 for a store failure,
-    /// the only outcome a sender should retry.
-    #[must_use]
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::Recorded | Self::Updated { .. } | Self::Duplicate => 200,
-            Self::ClickNotFound => 404,
-            Self::Expired => 410,
-            Self::IllegalTransition { .. } | Self::UnmappedStatus => 422,
-            Self::Unauthorized(err) => err.http_status(),
-            Self::Invalid(_) => 400,
-            Self::StoreError(_) => 503,
-        }
-    }
-
-    /// Whether the postback changed what is counted.
-    #[must_use]
-    pub const fn is_counted(&self) -> bool {
-        matches!(self, Self::Recorded | Self::Updated { .. })
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Updated { from, to } | Self::IllegalTransition { from, to } => {
-                write!(f, "{} ({from} -> {to})", self.code())
-            }
-            Self::Unauthorized(err) => write!(f, "unauthorized ({})", err.code()),
-            Self::Invalid(err) => write!(f, "invalid ({})", err.code()),
-            _ => f.write_str(self.code()),
-        }
-    }
-}
-
-/// A store failure, kept with its message so outcomes stay cloneable and comparable.
-#[derive(Clone)]
-pub struct StoreFailure {
-    message: Box<str>,
-    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
-}
-
-impl StoreFailure {
-    fn from_error<E: std::error::Error + Send + Sync + 'static>(err: E) -> Self {
-        Self {
-            message: err.to_string().into(),
-            source: Some(Arc::new(err)),
-        }
-    }
-
-    fn conflicts(attempts: u32) -> Self {
-        Self {
-            message: format!("click changed under {attempts} attempts in a row: retry later")
-                .into(),
-            source: None,
-        }
-    }
-
-    /// What went wrong.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The store's own error, when there was one.
-    #[must_use]
-    pub fn source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        self.source.as_deref()
-    }
-}
-
-impl fmt::Debug for StoreFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("StoreFailure").field(&self.message).finish()
-    }
-}
-
-impl fmt::Display for StoreFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl PartialEq for StoreFailure {
-    fn eq(&self, other: &Self) -> bool {
-        self.message == other.message
-    }
-}
-
-impl Eq for StoreFailure {}
+// `Outcome` lives below both this module and the log; the old paths keep working.
+pub use crate::outcome::{Outcome, StoreFailure};
 
 /// What [`decide`] concluded: the outcome, and the change to commit if there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,9 +102,11 @@ pub fn decide<'a>(
             return Decision::without_change(Outcome::Expired);
         }
         let data = ConversionData {
-            state,
-            payout: postback.payout(),
-            currency: postback.currency(),
+            standing: Standing {
+                state,
+                payout: postback.payout(),
+                currency: postback.currency(),
+            },
             status: postback.status(),
             at: now,
         };
@@ -267,12 +116,15 @@ pub fn decide<'a>(
         };
     };
     // A postback that omits payout or currency keeps what is stored.
-    let payout = postback.payout().or(existing.payout);
-    let currency = postback.currency().or(existing.currency);
+    let standing = Standing {
+        state,
+        payout: postback.payout().or(existing.payout),
+        currency: postback.currency().or(existing.currency),
+    };
     let from = existing.state;
-    let money_changed = payout != existing.payout || currency != existing.currency;
     let moves = if state == from {
-        money_changed && !from.is_final()
+        // Same state: only a changed payout or currency moves it.
+        standing != existing && !from.is_final()
     } else if from.can_become(state) {
         true
     } else {
@@ -282,9 +134,7 @@ pub fn decide<'a>(
         return Decision::without_change(Outcome::Duplicate);
     }
     let data = ConversionData {
-        state,
-        payout,
-        currency,
+        standing,
         status: postback.status(),
         at: now,
     };
@@ -292,6 +142,28 @@ pub fn decide<'a>(
         outcome: Outcome::Updated { from, to: state },
         change: Some(Change::Update { key, from, data }),
     }
+}
+
+/// Why a [`Tracker`] refused a part of its configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The guard checks tokens and reads them from a parameter the parser's profile does not
+    /// name as a token parameter: the guard and the profile disagree about where the secret
+    /// is, and every postback would be refused (see [`Tracker::with_guard`]).
+    #[error(
+        "the guard reads the token from parameter `{param}`, but profile `{profile}` sends it in \
+         `{profile_params}`: leave the guard's token source unset or name the profile's parameter"
+    )]
+    #[non_exhaustive]
+    TokenParamConflict {
+        /// The parameter the guard was told to read.
+        param: Box<str>,
+        /// The profile's name.
+        profile: Box<str>,
+        /// The profile's token parameters, comma-separated.
+        profile_params: Box<str>,
+    },
 }
 
 /// One postback endpoint: a store, a parser (one network profile), a guard and a log.
@@ -345,25 +217,48 @@ impl<S: ClickStore> Tracker<S> {
     ///
     /// The guard is given the parser's profile ([`Guard::with_profile`]), so the token
     /// parameter is named in one place: a guard without its own token source reads the
-    /// profile's token parameter, and one told to read a parameter the profile does not name
-    /// refuses every postback with [`GuardError::TokenParamConflict`] (HTTP 500) rather than
-    /// check a token the network sends elsewhere.
+    /// profile's token parameter.
     ///
     /// ```
-    /// use postback::{Guard, MemoryStore, Request, Tracker};
+    /// use postback::{Guard, MemoryStore, Tracker};
     /// use postback::guard::TokenSource;
     /// use postback::postback::Parser;
-    /// use postback::profile::Profile;
+    /// use postback::tracker::ConfigError;
     ///
-    /// let affise = Parser::from(Profile::builtin("affise").unwrap());
-    /// let tracker = Tracker::new(MemoryStore::new(), affise)
-    ///     .with_guard(Guard::new().with_token("s3cret"));
+    /// let affise = || Parser::builtin("affise").unwrap(); // its token parameter is `secure`
+    /// let tracker = Tracker::new(MemoryStore::new(), affise())
+    ///     .with_guard(Guard::new().with_token("s3cret"))?;
     /// assert_eq!(tracker.guard().token_source(), &TokenSource::param("secure"));
+    ///
+    /// // Told to read the token elsewhere, the guard would refuse every postback.
+    /// let confused = Guard::new().with_token("s3cret").with_token_source(TokenSource::param("token"));
+    /// let err = Tracker::new(MemoryStore::new(), affise()).with_guard(confused).unwrap_err();
+    /// assert!(matches!(err, ConfigError::TokenParamConflict { ref param, .. } if &**param == "token"));
+    /// # Ok::<(), ConfigError>(())
     /// ```
-    #[must_use]
-    pub fn with_guard(mut self, guard: Guard) -> Self {
-        self.guard = guard.with_profile(self.parser.profile());
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TokenParamConflict`] when the guard checks tokens
+    /// ([`Guard::with_token`]) and was told to read them from a parameter
+    /// ([`Guard::with_token_source`]) that the profile does not name as a token parameter: it
+    /// would refuse every postback, so the tracker is not built with it.
+    pub fn with_guard(mut self, guard: Guard) -> Result<Self, ConfigError> {
+        let guard = guard.with_profile(self.parser.profile());
+        if let Some(GuardError::TokenParamConflict {
+            param,
+            profile,
+            profile_params,
+        }) = guard.token_param_conflict()
+        {
+            return Err(ConfigError::TokenParamConflict {
+                param: param.clone(),
+                profile: profile.clone(),
+                profile_params: profile_params.clone(),
+            });
+        }
+        self.guard = guard;
+        Ok(self)
     }
 
     /// Sets the tracker's attribution window: a new conversion later than this after its click
@@ -438,11 +333,12 @@ impl<S: ClickStore> Tracker<S> {
     /// ([`Limits::max_input_len`](crate::postback::Limits::max_input_len)) is
     /// [`Outcome::Invalid`] before the guard reads it, so an unauthenticated request costs at
     /// most that much work.
+    #[must_use = "the outcome is what to answer the sender (`Outcome::http_status`)"]
     pub fn handle(&self, request: &Request<'_>, now: OffsetDateTime) -> Outcome {
         let keep = self.log.capacity() > 0;
         let (outcome, postback) = self.evaluate(request, now, keep);
         if keep {
-            let hint = hint(&outcome, postback.as_ref());
+            let hint = outcome.hint(postback.as_ref());
             // The log is shown to people: keep the token out of it, and name the client
             // behind trusted proxies rather than the proxy.
             let peer = self.guard.client_ip(request).ok().or(request.peer());
@@ -465,6 +361,7 @@ impl<S: ClickStore> Tracker<S> {
     }
 
     /// [`Tracker::handle`] at the current system time.
+    #[must_use = "the outcome is what to answer the sender (`Outcome::http_status`)"]
     pub fn handle_now(&self, request: &Request<'_>) -> Outcome {
         self.handle(request, OffsetDateTime::now_utc())
     }
@@ -555,53 +452,4 @@ impl<S> fmt::Debug for Tracker<S> {
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }
-}
-
-/// A one-line explanation of an outcome a person can act on, or `None` for a success.
-///
-/// `click_id` is the id the postback carried, when it parsed that far.
-#[must_use]
-pub fn hint(outcome: &Outcome, postback: Option<&Postback<'_>>) -> Option<String> {
-    let click_id = postback.map_or("", Postback::click_id);
-    Some(match outcome {
-        Outcome::Recorded | Outcome::Updated { .. } => return None,
-        Outcome::Duplicate => "already recorded in this state: the network retried or fired the \
-                               same postback twice; nothing was counted again"
-            .to_owned(),
-        Outcome::ClickNotFound => match ClickId::parse(click_id) {
-            Ok(id) => format!(
-                "click id `{click_id}` not found: it has this tracker's format and dates from \
-                 {}; the click may be past the store's retention or stored on another node",
-                id.timestamp()
-            ),
-            Err(_) => format!(
-                "click id `{click_id}` not found: the network returned a value the tracker never \
-                 issued; check that the postback returns the macro of the parameter the offer \
-                 link passes the click id in (e.g. the click went out in `sub1`, but the \
-                 postback returns `{{sub2}}`)"
-            ),
-        },
-        Outcome::Expired => {
-            "the click is older than the attribution window: the conversion was not counted"
-                .to_owned()
-        }
-        Outcome::IllegalTransition { from, to } => format!(
-            "the conversion is {from}; a {to} postback cannot move it back (allowed: pending -> \
-             approved|rejected, approved -> rejected|reversed)"
-        ),
-        Outcome::UnmappedStatus => match postback.and_then(Postback::status) {
-            Some(status) => format!(
-                "status `{status}` is not in the profile's vocabulary: map it (e.g. \
-                 `{status}=approved`) or have the network send a mapped word"
-            ),
-            None => "no status was sent and the profile has no default state: add the \
-                     network's status macro to the postback url"
-                .to_owned(),
-        },
-        Outcome::Unauthorized(err) => err.to_string(),
-        Outcome::Invalid(err) => err.to_string(),
-        Outcome::StoreError(err) => {
-            format!("store failed ({err}): answered 503 so that the network retries")
-        }
-    })
 }

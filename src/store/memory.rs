@@ -36,17 +36,18 @@ use time::OffsetDateTime;
 
 use super::{
     Change, Click, ClickStore, Commit, Conversion, ConversionData, ConversionKey, HistoryEntry,
-    Inserted, StoredClick, StoredConversion, Version,
+    Inserted, Standing, StoredClick, Version,
 };
 use crate::click_id::ClickId;
-use crate::money::{Amount, Currency};
-use crate::status::ConversionState;
 
 mod table;
 
 use table::IdTable;
 
 /// The embedded default [`ClickStore`]: sharded, bounded, in memory.
+///
+/// Sized once, when it is made: [`MemoryStore::new`] for the defaults, or
+/// [`MemoryStore::with_config`] with a [`MemoryConfig`].
 ///
 /// - **Concurrency**: 64 shards by default, each behind its own mutex; no global lock.
 /// - **Retention**: clicks older than the retention (90 days by default) are dropped by
@@ -222,8 +223,8 @@ struct Attrs {
 /// so that the hot path (a retried postback for a click's only conversion) finds it in one
 /// allocation: at a million clicks every pointer followed is a cache miss, about 100 ns.
 ///
-/// `repr(C)` keeps what a load reads (the first conversion's key, state, currency and payout)
-/// in the record's first 56 bytes; `more` is read only when the first conversion is not the
+/// `repr(C)` keeps what a load reads (the first conversion's key and standing) in the record's
+/// first 56 bytes; `more` is read only when the first conversion is not the
 /// one wanted, and is boxed to keep the record small. (Aligning the record to a cache line
 /// was tried: glibc's aligned allocations cost more throughput and memory under load than
 /// the saved line fetch gained.)
@@ -279,14 +280,13 @@ impl Conversions {
 }
 
 /// A conversion as the store keeps it: its key inline when short, so that finding it reads
-/// nothing else, then what a load reports, then its history. The public [`Conversion`] (which
-/// keeps the key as a `ConversionKey`, 32 bytes) is built from it only when asked for.
+/// nothing else, then what a load reports (bytes 24 to 56), then its history. The public
+/// [`Conversion`] (which keeps the key as a `ConversionKey`, 32 bytes) is built from it only
+/// when asked for.
 #[repr(C)]
 struct Kept {
     key: InlineKey,
-    state: ConversionState,
-    currency: Option<Currency>,
-    payout: Option<Amount>,
+    standing: Standing,
     history: Vec<HistoryEntry>,
 }
 
@@ -295,27 +295,15 @@ impl Kept {
     fn recorded(key: &ConversionKey<'_>, data: &ConversionData<'_>) -> Self {
         Self {
             key: InlineKey::of(key),
-            state: data.state,
-            currency: data.currency,
-            payout: data.payout,
+            standing: data.standing,
             history: vec![HistoryEntry::from(data)],
         }
     }
 
     /// Applies an update: the new state, payout and currency, appended to the history.
     fn apply(&mut self, data: &ConversionData<'_>) {
-        self.state = data.state;
-        self.payout = data.payout;
-        self.currency = data.currency;
+        self.standing = data.standing;
         self.history.push(HistoryEntry::from(data));
-    }
-
-    fn stored(&self) -> StoredConversion {
-        StoredConversion {
-            state: self.state,
-            payout: self.payout,
-            currency: self.currency,
-        }
     }
 
     fn is(&self, key: &ConversionKey<'_>) -> bool {
@@ -346,10 +334,8 @@ impl Kept {
             InlineKey::Long(own) => (**own).clone(),
         };
         Conversion {
-            state: self.state,
-            currency: self.currency,
-            payout: self.payout,
             key,
+            standing: self.standing,
             history: self.history.clone(),
         }
     }
@@ -393,8 +379,8 @@ fn key_parts<'k>(key: &'k ConversionKey<'_>) -> (bool, &'k str) {
 
 impl View<'_> {
     /// The current state of the conversion with `key`, read from the first bytes of its record.
-    fn conversion(&self, key: &ConversionKey<'_>) -> Option<StoredConversion> {
-        self.conversions?.find(key).map(Kept::stored)
+    fn conversion(&self, key: &ConversionKey<'_>) -> Option<Standing> {
+        self.conversions?.find(key).map(|kept| kept.standing)
     }
 }
 
@@ -451,17 +437,36 @@ impl MemoryStore {
     /// with [`MemoryStoreError::TooManyChanges`].
     pub const MAX_HISTORY_PER_CONVERSION: usize = 128;
 
-    /// A store with the default shards, capacity and retention.
+    /// A store with the default shards, capacity and retention ([`MemoryConfig::new`]).
     #[must_use]
     pub fn new() -> Self {
-        Self::with_config(
-            Self::DEFAULT_SHARDS,
-            Self::DEFAULT_CAPACITY,
-            Self::DEFAULT_RETENTION,
-        )
+        Self::with_config(MemoryConfig::new())
     }
 
-    fn with_config(shards: usize, capacity: usize, retention: Duration) -> Self {
+    /// An empty store with the shards, capacity and retention of `config`.
+    ///
+    /// Configuration comes before the store exists, so no setting can drop clicks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use postback::{MemoryConfig, MemoryStore};
+    ///
+    /// let store = MemoryStore::with_config(
+    ///     MemoryConfig::new()
+    ///         .with_shards(16)
+    ///         .with_capacity(1_000_000)
+    ///         .with_retention(Duration::from_secs(30 * 24 * 60 * 60)),
+    /// );
+    /// assert_eq!(store.capacity(), 1_000_000);
+    /// assert!(store.is_empty());
+    /// ```
+    #[must_use]
+    pub fn with_config(config: MemoryConfig) -> Self {
+        let MemoryConfig {
+            shards,
+            capacity,
+            retention,
+        } = config;
         let shards = shards.clamp(1, 1 << 16).next_power_of_two();
         Self {
             shards: (0..shards).map(|_| Mutex::default()).collect(),
@@ -471,27 +476,6 @@ impl MemoryStore {
             text_hasher: RandomState::new(),
             shard_seed: rand::random(),
         }
-    }
-
-    /// Sets the number of shards, rounded up to a power of two (1 to 65536). Empties the store.
-    #[must_use]
-    pub fn with_shards(self, shards: usize) -> Self {
-        Self::with_config(shards, self.capacity, self.retention)
-    }
-
-    /// Sets the most clicks the store holds. Empties the store.
-    ///
-    /// The bound is enforced per shard (`capacity / shards`, rounded up), so a store may refuse
-    /// an insert slightly before it holds `capacity` clicks in all.
-    #[must_use]
-    pub fn with_capacity_limit(self, capacity: usize) -> Self {
-        Self::with_config(self.shards.len(), capacity, self.retention)
-    }
-
-    /// Sets how long clicks are kept. Empties the store.
-    #[must_use]
-    pub fn with_retention(self, retention: Duration) -> Self {
-        Self::with_config(self.shards.len(), self.capacity, retention)
     }
 
     /// The most clicks the store holds.
@@ -551,6 +535,78 @@ impl MemoryStore {
 }
 
 impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How a [`MemoryStore`] is sized: shards, capacity and retention, set before the store is
+/// made ([`MemoryStore::with_config`]).
+///
+/// Starts from the defaults ([`MemoryStore::DEFAULT_SHARDS`], [`MemoryStore::DEFAULT_CAPACITY`],
+/// [`MemoryStore::DEFAULT_RETENTION`]); each `with_*` method changes one setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemoryConfig {
+    shards: usize,
+    capacity: usize,
+    retention: Duration,
+}
+
+impl MemoryConfig {
+    /// The default shards, capacity and retention.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            shards: MemoryStore::DEFAULT_SHARDS,
+            capacity: MemoryStore::DEFAULT_CAPACITY,
+            retention: MemoryStore::DEFAULT_RETENTION,
+        }
+    }
+
+    /// Sets the number of shards; the store rounds it up to a power of two (1 to 65536).
+    #[must_use]
+    pub const fn with_shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Sets the most clicks the store holds.
+    ///
+    /// The bound is enforced per shard (`capacity / shards`, rounded up), so a store may refuse
+    /// an insert slightly before it holds `capacity` clicks in all.
+    #[must_use]
+    pub const fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets how long clicks are kept.
+    #[must_use]
+    pub const fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The number of shards asked for (before rounding).
+    #[must_use]
+    pub const fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// The most clicks the store holds.
+    #[must_use]
+    pub const fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How long clicks are kept.
+    #[must_use]
+    pub const fn retention(&self) -> Duration {
+        self.retention
+    }
+}
+
+impl Default for MemoryConfig {
     fn default() -> Self {
         Self::new()
     }
@@ -723,7 +779,7 @@ impl ClickStore for MemoryStore {
                 }
             }
             (Change::Update { from, .. }, Some(kept))
-                if kept.state == *from
+                if kept.standing.state == *from
                     && kept.history.len() >= Self::MAX_HISTORY_PER_CONVERSION =>
             {
                 return Err(MemoryStoreError::TooManyChanges {
@@ -731,7 +787,7 @@ impl ClickStore for MemoryStore {
                     limit: Self::MAX_HISTORY_PER_CONVERSION,
                 });
             }
-            (Change::Update { from, data, .. }, Some(kept)) if kept.state == *from => {
+            (Change::Update { from, data, .. }, Some(kept)) if kept.standing.state == *from => {
                 kept.apply(data);
             }
             // The caller's view is stale (or it broke the contract): write nothing.

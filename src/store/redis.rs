@@ -15,11 +15,11 @@ use ::redis::{Client, Connection, ErrorKind, RedisError, RetryMethod, Script};
 use time::OffsetDateTime;
 
 use super::{
-    Change, Click, ClickStore, Commit, Conversion, ConversionKey, HistoryEntry, Inserted,
-    StoredClick, StoredConversion, Version,
+    Change, Click, ClickStore, Commit, Conversion, ConversionKey, HistoryEntry, Inserted, Standing,
+    StoredClick, Version,
 };
 use crate::click_id::ClickId;
-use crate::money::{Amount, Currency};
+use crate::money::Currency;
 use crate::status::ConversionState;
 
 /// Inserts a click unless its key exists. KEYS[1]: the key. ARGV: click time, TTL in ms,
@@ -564,7 +564,7 @@ impl ClickStore for RedisStore {
         let data = change.data();
         let state_field = field('s', change.key());
         let history_field = field('h', change.key());
-        let head = encode_head(data.state, data.payout, data.currency);
+        let head = encode_head(&data.standing);
         let mut history = String::new();
         let (mode, from) = match change {
             Change::Record { .. } => {
@@ -639,7 +639,7 @@ impl ClickStore for RedisStore {
                 continue;
             };
             let key = decode_key(rest).ok_or_else(|| corrupt("conversion"))?;
-            let stored = decode_head(head).ok_or_else(|| corrupt("conversion"))?;
+            let standing = decode_head(head).ok_or_else(|| corrupt("conversion"))?;
             let history_name = format!("h{rest}");
             let history = fields
                 .iter()
@@ -651,9 +651,7 @@ impl ClickStore for RedisStore {
                 order,
                 Conversion {
                     key,
-                    state: stored.state,
-                    payout: stored.payout,
-                    currency: stored.currency,
+                    standing,
                     history,
                 },
             ));
@@ -702,26 +700,22 @@ fn state_of_letter(letter: &str) -> Option<ConversionState> {
 }
 
 /// `<state letter><payout>|<currency>`, either side of the bar empty when absent.
-fn encode_head(
-    state: ConversionState,
-    payout: Option<Amount>,
-    currency: Option<Currency>,
-) -> String {
-    let mut head = String::from(state_letter(state));
-    if let Some(payout) = payout {
+fn encode_head(standing: &Standing) -> String {
+    let mut head = String::from(state_letter(standing.state));
+    if let Some(payout) = standing.payout {
         let _ = write!(head, "{payout}");
     }
     head.push('|');
-    if let Some(currency) = currency {
+    if let Some(currency) = standing.currency {
         head.push_str(currency.as_str());
     }
     head
 }
 
-fn decode_head(head: &str) -> Option<StoredConversion> {
+fn decode_head(head: &str) -> Option<Standing> {
     let state = state_of_letter(head.get(..1)?)?;
     let (payout, currency) = head.get(1..)?.split_once('|')?;
-    Some(StoredConversion {
+    Some(Standing {
         state,
         payout: optional(payout).ok()?,
         currency: optional(currency).ok()?,
@@ -825,12 +819,14 @@ fn decode_attrs(mut click: Click, attrs: &str) -> Option<Click> {
 
 /// State letter, payout, currency, status, time: five items.
 fn encode_entry(out: &mut String, entry: &HistoryEntry) {
-    put(out, state_letter(entry.state));
-    put(
-        out,
-        &entry.payout.map(|p| p.to_string()).unwrap_or_default(),
-    );
-    put(out, entry.currency.as_ref().map_or("", Currency::as_str));
+    let Standing {
+        state,
+        payout,
+        currency,
+    } = entry.standing;
+    put(out, state_letter(state));
+    put(out, &payout.map(|p| p.to_string()).unwrap_or_default());
+    put(out, currency.as_ref().map_or("", Currency::as_str));
     put_optional(out, entry.status.as_deref());
     put(out, &entry.at.unix_timestamp_nanos().to_string());
 }
@@ -842,9 +838,11 @@ fn decode_history(history: &str) -> Option<(u64, Vec<HistoryEntry>)> {
     let mut entries = Vec::new();
     while !items.is_empty() {
         entries.push(HistoryEntry {
-            state: state_of_letter(items.next_item()?)?,
-            payout: optional(items.next_item()?).ok()?,
-            currency: optional(items.next_item()?).ok()?,
+            standing: Standing {
+                state: state_of_letter(items.next_item()?)?,
+                payout: optional(items.next_item()?).ok()?,
+                currency: optional(items.next_item()?).ok()?,
+            },
             status: items.next_optional().ok()?.map(Into::into),
             at: decode_time(items.next_item()?)?,
         });
@@ -855,13 +853,16 @@ fn decode_history(history: &str) -> Option<(u64, Vec<HistoryEntry>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::Amount;
 
     #[test]
     fn history_round_trips_awkward_text() {
         let entry = HistoryEntry {
-            state: ConversionState::Reversed,
-            payout: Some("-12.50".parse().unwrap_or(Amount::ZERO)),
-            currency: None,
+            standing: Standing {
+                state: ConversionState::Reversed,
+                payout: Some("-12.50".parse().unwrap_or(Amount::ZERO)),
+                currency: None,
+            },
             status: Some("chargeback: 3:x|y ü".into()),
             at: OffsetDateTime::UNIX_EPOCH,
         };
@@ -880,16 +881,14 @@ mod tests {
 
     #[test]
     fn head_round_trips() {
-        let state = ConversionState::Approved;
-        let payout = "12.50".parse().ok();
-        let currency = "EUR".parse().ok();
-        let head = encode_head(state, payout, currency);
+        let standing = Standing {
+            state: ConversionState::Approved,
+            payout: "12.50".parse().ok(),
+            currency: "EUR".parse().ok(),
+        };
+        let head = encode_head(&standing);
         assert_eq!(head, "a12.50|EUR");
-        let back = decode_head(&head);
-        assert_eq!(
-            back.map(|s| (s.state, s.payout, s.currency)),
-            Some((state, payout, currency))
-        );
+        assert_eq!(decode_head(&head), Some(standing));
         assert_eq!(decode_head("p|").map(|s| s.payout), Some(None));
         assert_eq!(decode_head("x1|USD"), None);
     }

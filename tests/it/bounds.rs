@@ -712,7 +712,9 @@ fn the_tracker_handles_a_megabyte_under_raised_limits() {
 /// which reads it in one bounded pass.
 #[test]
 fn the_guard_refuses_hostile_requests_within_bounds() {
-    let tracker = tracker(Limits::default()).with_guard(Guard::new().with_token("s3cr3t"));
+    let tracker = tracker(Limits::default())
+        .with_guard(Guard::new().with_token("s3cr3t"))
+        .unwrap();
     let input = String::from_utf8(for_profile(tracker.parser(), &query_1mb())).unwrap();
     let outcome = handled(
         "1 MiB query, no token",

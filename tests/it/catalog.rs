@@ -1,5 +1,7 @@
 use postback::ConversionState;
-use postback::catalog::{BuildError, Catalog, NetworkMacros, TrackerParams, build_postback_url};
+use postback::build::BuildError;
+use postback::build_postback_url;
+use postback::catalog::{Catalog, NetworkMacros, TrackerParams};
 use postback::lint::{LintContext, lint};
 use postback::template::{Dialect, Template};
 

@@ -16,8 +16,8 @@ use postback::postback::{Limits, ParsePostbackError, Postback};
 use postback::store::{Conversion, ConversionKey, Inserted};
 use postback::template::{Dialect, Encoding, ExpandError, OnMissing, Value};
 use postback::{
-    Catalog, Click, ClickId, ClickStore, ConversionState, Guard, MemoryStore, Outcome, Parser,
-    Profile, Request, Template, Tracker,
+    Catalog, Click, ClickId, ClickStore, ConversionState, Guard, MemoryConfig, MemoryStore,
+    Outcome, Parser, Profile, Request, Template, Tracker,
 };
 use time::OffsetDateTime;
 
@@ -655,7 +655,7 @@ fn snapshot(store: &MemoryStore) -> Snapshot {
 /// conversions; every history moves only forward and ends in the conversion's current values.
 pub(crate) fn tracker(data: &[u8]) {
     let (profile, window, ops) = decode_ops(data);
-    let store = MemoryStore::new().with_shards(1).with_capacity_limit(3);
+    let store = MemoryStore::with_config(MemoryConfig::new().with_shards(1).with_capacity(3));
     let guard = Guard::new()
         .with_token(TOKEN)
         .with_token_source(TokenSource::param(
@@ -663,6 +663,7 @@ pub(crate) fn tracker(data: &[u8]) {
         ));
     let mut tracker = Tracker::new(store, Parser::from(profile))
         .with_guard(guard)
+        .expect("the guard reads the profile's own token parameter")
         .with_log_capacity(8);
     if window {
         tracker = tracker.with_attribution_window(WINDOW);
@@ -855,16 +856,13 @@ fn check_update(
         panic!("{ctx}: {} conversions changed", moved.len());
     };
     assert_eq!(o.key, n.key, "{ctx}");
-    assert_eq!((o.state, n.state), (from, to), "{ctx}");
+    assert_eq!((o.standing.state, n.standing.state), (from, to), "{ctx}");
     assert!(
         from.can_become(to) || from == to && !from.is_final(),
         "{ctx}: {from} -> {to}"
     );
     if from == to {
-        assert!(
-            o.payout != n.payout || o.currency != n.currency,
-            "{ctx}: nothing changed"
-        );
+        assert!(o.standing != n.standing, "{ctx}: nothing changed");
     }
     assert_eq!(
         n.history.len(),
@@ -893,12 +891,11 @@ fn check_store(snap: &Snapshot, recorded: usize, op: &Op) {
         for c in conversions {
             let last = c.history.last().expect("a conversion has history");
             assert_eq!(
-                (last.state, last.payout, last.currency),
-                (c.state, c.payout, c.currency),
+                last.standing, c.standing,
                 "{op:?}: the history ends in the current values"
             );
             for pair in c.history.windows(2) {
-                let (a, b) = (pair[0].state, pair[1].state);
+                let (a, b) = (pair[0].standing.state, pair[1].standing.state);
                 assert!(
                     a.can_become(b) || a == b && !a.is_final(),
                     "{op:?}: {a} -> {b}"

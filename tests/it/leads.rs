@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use postback::catalog::{Catalog, NetworkMacros, build_postback_url};
+use postback::build_postback_url;
+use postback::catalog::{Catalog, NetworkMacros};
 use postback::profile::{ClickIdShape, Profile};
 use postback::template::{Template, Value};
 use postback::{
@@ -121,7 +122,7 @@ fn check(case: &Case<'_>) {
     let outcome = tracker.handle(&Request::get(&fired), now);
     assert_eq!(outcome.code(), case.outcome, "{at}: {fired}");
     let conversions = tracker.store().conversions(&id).unwrap();
-    let states: Vec<ConversionState> = conversions.iter().map(|c| c.state).collect();
+    let states: Vec<ConversionState> = conversions.iter().map(|c| c.standing.state).collect();
     assert_eq!(states, Vec::from_iter(case.state), "{at}: {fired}");
     if case.state.is_some() {
         assert_eq!(
@@ -130,7 +131,7 @@ fn check(case: &Case<'_>) {
             "{at}: the network's retry must not count again: {fired}"
         );
         if net.payout().is_some() && !trk.payout().is_empty() {
-            let payout = conversions[0].payout.map(|p| p.to_string());
+            let payout = conversions[0].standing.payout.map(|p| p.to_string());
             assert_eq!(payout.as_deref(), Some("12.50"), "{at}: {fired}");
         }
     }

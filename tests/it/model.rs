@@ -132,8 +132,8 @@ proptest! {
             for ((_, txid), (state, payout, accepted)) in expected {
                 let key = ConversionKey::for_postback(*txid, None);
                 let c = stored.iter().find(|c| c.key == key).unwrap();
-                prop_assert_eq!(c.state, *state);
-                prop_assert_eq!(c.payout.map(postback::Amount::units), payout.map(i64::from));
+                prop_assert_eq!(c.standing.state, *state);
+                prop_assert_eq!(c.standing.payout.map(postback::Amount::units), payout.map(i64::from));
                 prop_assert_eq!(c.history.len(), *accepted, "history of {}/{:?}", click, txid);
             }
         }

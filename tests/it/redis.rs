@@ -203,8 +203,8 @@ where
                 .unwrap()
                 .into_iter()
                 .map(|c| {
-                    let payout = c.payout.map(|p| p.to_string()).unwrap_or_default();
-                    (c.key.to_string(), c.state, payout)
+                    let payout = c.standing.payout.map(|p| p.to_string()).unwrap_or_default();
+                    (c.key.to_string(), c.standing.state, payout)
                 })
                 .collect();
             rows.sort();
@@ -468,7 +468,7 @@ fn a_server_killed_and_restarted_mid_run_loses_and_doubles_nothing() {
         let conversions = tracker.store().conversions(id).unwrap();
         assert_eq!(conversions.len(), 1, "{id}: one conversion");
         assert_eq!(conversions[0].history.len(), 1, "{id}: recorded once");
-        assert_eq!(conversions[0].state, ConversionState::Approved);
+        assert_eq!(conversions[0].standing.state, ConversionState::Approved);
     }
     let errors = store_errors.into_inner();
     assert!(errors > 0, "postbacks during the outage get store_error");

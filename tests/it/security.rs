@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use postback::guard::{GuardError, TokenSource};
 use postback::profile::Profile;
+use postback::tracker::ConfigError;
 use postback::{
-    Click, ClickId, ClickIdGenerator, ClickStore, Guard, MemoryStore, MemoryStoreError, Outcome,
-    Parser, Request, Tracker,
+    Click, ClickId, ClickIdGenerator, ClickStore, Guard, MemoryConfig, MemoryStore,
+    MemoryStoreError, Outcome, Parser, Request, Tracker,
 };
 use time::OffsetDateTime;
 
@@ -40,7 +41,9 @@ fn tracker_for(profile: Profile) -> Tracker<MemoryStore> {
 #[test]
 fn guard_reads_the_token_where_the_profile_says() {
     let affise = Parser::builtin("affise").unwrap();
-    let t = Tracker::new(MemoryStore::new(), affise).with_guard(Guard::new().with_token(SECRET));
+    let t = Tracker::new(MemoryStore::new(), affise)
+        .with_guard(Guard::new().with_token(SECRET))
+        .unwrap();
     assert_eq!(t.guard().token_source(), &TokenSource::param("secure"));
     let id = click_aged(&t, time::Duration::HOUR);
     let in_token = format!("/pb?clickid={id}&status=1&token={SECRET}");
@@ -57,31 +60,44 @@ fn guard_reads_the_token_where_the_profile_says() {
 }
 
 #[test]
-fn a_guard_parameter_the_profile_does_not_name_refuses_everything() {
-    let t = Tracker::new(MemoryStore::new(), Parser::builtin("affise").unwrap()).with_guard(
-        Guard::new()
-            .with_token(SECRET)
-            .with_token_source(TokenSource::param("token")),
-    );
-    let id = click_aged(&t, time::Duration::HOUR);
-    // Even a request that carries the right token in both places: the setup is wrong.
-    let target = format!("/pb?clickid={id}&status=1&token={SECRET}&secure={SECRET}");
-    let outcome = t.handle(&Request::get(&target), now());
-    let Outcome::Unauthorized(err) = &outcome else {
-        panic!("{outcome:?}");
+fn a_tracker_refuses_a_guard_parameter_the_profile_does_not_name() {
+    let confused = Guard::new()
+        .with_token(SECRET)
+        .with_token_source(TokenSource::param("token"));
+    let affise = || Tracker::new(MemoryStore::new(), Parser::builtin("affise").unwrap());
+    // Refused when the tracker is built, not with a 500 on every postback after it starts.
+    let err = affise().with_guard(confused.clone()).unwrap_err();
+    let ConfigError::TokenParamConflict {
+        param,
+        profile,
+        profile_params,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
     };
-    assert_eq!(err.code(), "token_param_conflict");
     assert_eq!(
-        outcome.http_status(),
-        500,
-        "retried once the setup is fixed"
+        (&**param, &**profile, &**profile_params),
+        ("token", "affise", "secure")
     );
     assert_eq!(
         err.to_string(),
         "the guard reads the token from parameter `token`, but profile `affise` sends it in \
          `secure`: leave the guard's token source unset or name the profile's parameter"
     );
-    assert!(t.store().conversions(&id).unwrap().is_empty());
+    // A guard that checks no token reads no parameter: nothing to disagree about.
+    let no_token = Guard::new().with_token_source(TokenSource::param("token"));
+    assert!(affise().with_guard(no_token).is_ok());
+
+    // The guard on its own still refuses every request, even one with the right token in both
+    // places: the setup is wrong, and a 500 is retried once it is fixed.
+    let guard = confused.with_profile(Profile::builtin("affise").unwrap());
+    let target = format!("/pb?clickid=abc&status=1&token={SECRET}&secure={SECRET}");
+    let err = guard.check(&Request::get(&target), now()).unwrap_err();
+    assert_eq!(
+        (err.code(), err.http_status()),
+        ("token_param_conflict", 500)
+    );
 }
 
 #[test]
@@ -126,7 +142,8 @@ fn a_conflict_without_tokens_checks_nothing_and_refuses_nothing() {
 #[test]
 fn the_log_keeps_no_token_anywhere() {
     let t = Tracker::new(MemoryStore::new(), Parser::generic())
-        .with_guard(Guard::new().with_token(SECRET));
+        .with_guard(Guard::new().with_token(SECRET))
+        .unwrap();
     let id = click_aged(&t, time::Duration::HOUR);
     let target = format!("/pb?click_id={id}&status=approved&token={SECRET}");
     assert_eq!(t.handle(&Request::get(&target), now()), Outcome::Recorded);
@@ -172,7 +189,8 @@ fn a_profile_token_is_hidden_even_when_no_guard_checks_it() {
 #[test]
 fn json_lines_hold_no_token() {
     let t = Tracker::new(MemoryStore::new(), Parser::generic())
-        .with_guard(Guard::new().with_token(SECRET));
+        .with_guard(Guard::new().with_token(SECRET))
+        .unwrap();
     let id = click_aged(&t, time::Duration::HOUR);
     for token in [SECRET, "wrong-guess"] {
         let target = format!("/pb?click_id={id}&status=approved&token={token}");
@@ -283,7 +301,8 @@ fn profile_window_in_config_is_whole_seconds() {
 #[test]
 fn oversized_requests_are_refused_before_the_guard_reads_them() {
     let t = Tracker::new(MemoryStore::new(), Parser::generic())
-        .with_guard(Guard::new().with_token(SECRET));
+        .with_guard(Guard::new().with_token(SECRET))
+        .unwrap();
     let max = t.parser().limits().max_input_len();
     // No token: before the bound, the guard read all of it and answered `unauthorized`.
     let padding = "a=1&".repeat(max / 4 + 1);
@@ -354,7 +373,7 @@ fn which_ids_share_a_shard_differs_between_stores() {
     let mut shared = 0;
     let stores = 64;
     for _ in 0..stores {
-        let store = MemoryStore::new().with_shards(2).with_capacity_limit(2);
+        let store = MemoryStore::with_config(MemoryConfig::new().with_shards(2).with_capacity(2));
         assert_eq!(
             store.insert(a.clone()).unwrap(),
             postback::store::Inserted::New
@@ -395,6 +414,13 @@ fn a_flood_of_transaction_ids_on_one_click_is_refused_past_the_bound() {
             "click `{id}` already has {limit} conversions, the most a memory store \
              keeps per click: the new one is refused"
         )
+    );
+    // The store's own error is the failure's source, for a caller that wants the detail.
+    let source = std::error::Error::source(failure)
+        .and_then(|err| err.downcast_ref::<postback::MemoryStoreError>());
+    assert!(
+        matches!(source, Some(postback::MemoryStoreError::TooManyConversions { limit: l, .. }) if *l == limit),
+        "{source:?}"
     );
     assert_eq!(t.store().conversions(&id).unwrap().len(), limit);
     // Existing conversions still move: the bound refuses growth, not updates.
@@ -441,7 +467,8 @@ fn signed_pairs_cannot_be_moved_out_of_the_body_the_parser_reads() {
 
     let key = "0123456789abcdef0123456789abcdef";
     let t = Tracker::new(MemoryStore::new(), Parser::builtin("keitaro").unwrap())
-        .with_guard(Guard::new().with_signature(Signature::new(key)));
+        .with_guard(Guard::new().with_signature(Signature::new(key)))
+        .unwrap();
     let id = click_aged(&t, time::Duration::HOUR);
     let ts = now().unix_timestamp();
     // The network signed a lead (pending); Keitaro's profile reads a postback without a
@@ -538,7 +565,8 @@ fn a_prefix_before_the_question_mark_of_a_bare_target_is_signed_or_refused() {
 
     let key = "0123456789abcdef0123456789abcdef";
     let t = Tracker::new(MemoryStore::new(), Parser::builtin("keitaro").unwrap())
-        .with_guard(Guard::new().with_signature(Signature::new(key)));
+        .with_guard(Guard::new().with_signature(Signature::new(key)))
+        .unwrap();
     let a = click_aged(&t, time::Duration::HOUR);
     let b = ClickId::from_parts(1_795_400_000_000, 7).to_string();
     assert_eq!(

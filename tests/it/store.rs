@@ -1,9 +1,12 @@
 use std::time::Duration;
 
 use postback::store::{
-    Change, ClickError, ConversionData, ConversionKey, Inserted, MAX_CLICK_ID_LEN, Version,
+    Change, ClickError, ConversionData, ConversionKey, Inserted, MAX_CLICK_ID_LEN, Standing,
+    Version,
 };
-use postback::{Click, ClickId, ClickStore, ConversionState, MemoryStore, MemoryStoreError};
+use postback::{
+    Click, ClickId, ClickStore, ConversionState, MemoryConfig, MemoryStore, MemoryStoreError,
+};
 use time::OffsetDateTime;
 
 fn at(unix_secs: i64) -> OffsetDateTime {
@@ -14,7 +17,7 @@ fn at(unix_secs: i64) -> OffsetDateTime {
 #[test]
 fn memory_store_passes_the_conformance_suite() {
     postback::testing::check_store(MemoryStore::new);
-    postback::testing::check_store(|| MemoryStore::new().with_shards(1));
+    postback::testing::check_store(|| MemoryStore::with_config(MemoryConfig::new().with_shards(1)));
 }
 
 #[test]
@@ -64,10 +67,12 @@ fn generated_ids_match_in_either_case_other_ids_exactly() {
 
 #[test]
 fn full_store_refuses_rather_than_forgets() {
-    let store = MemoryStore::new()
-        .with_shards(1)
-        .with_capacity_limit(3)
-        .with_retention(Duration::from_secs(3600));
+    let store = MemoryStore::with_config(
+        MemoryConfig::new()
+            .with_shards(1)
+            .with_capacity(3)
+            .with_retention(Duration::from_secs(3600)),
+    );
     for n in 0..3 {
         assert_eq!(
             store
@@ -104,7 +109,8 @@ fn full_store_refuses_rather_than_forgets() {
 
 #[test]
 fn purge_drops_only_expired_clicks() {
-    let store = MemoryStore::new().with_retention(Duration::from_secs(60));
+    let store =
+        MemoryStore::with_config(MemoryConfig::new().with_retention(Duration::from_secs(60)));
     assert_eq!(
         store.insert(Click::new("old", at(0)).unwrap()).unwrap(),
         Inserted::New
@@ -173,9 +179,11 @@ fn commit_on_a_record_that_exists_is_a_conflict() {
         Inserted::New
     );
     let data = ConversionData {
-        state: ConversionState::Approved,
-        payout: None,
-        currency: None,
+        standing: Standing {
+            state: ConversionState::Approved,
+            payout: None,
+            currency: None,
+        },
         status: None,
         at: at(10),
     };
@@ -223,7 +231,8 @@ fn commit_on_a_record_that_exists_is_a_conflict() {
 /// duplicate of one the store forgot.
 #[test]
 fn many_generated_ids_keep_their_conversions_through_growth_and_purges() {
-    let store = MemoryStore::new().with_retention(Duration::from_secs(60));
+    let store =
+        MemoryStore::with_config(MemoryConfig::new().with_retention(Duration::from_secs(60)));
     let ids: Vec<(ClickId, OffsetDateTime)> = (0..4000u64)
         .map(|n| {
             let clicked = at(if n % 2 == 0 { 0 } else { 100 });
@@ -237,9 +246,11 @@ fn many_generated_ids_keep_their_conversions_through_growth_and_purges() {
     let record = |clicked: OffsetDateTime| Change::Record {
         key: ConversionKey::Transaction("tx-1".into()),
         data: ConversionData {
-            state: ConversionState::Approved,
-            payout: None,
-            currency: None,
+            standing: Standing {
+                state: ConversionState::Approved,
+                payout: None,
+                currency: None,
+            },
             status: None,
             at: clicked,
         },
@@ -300,9 +311,11 @@ fn conversion_keys_round_trip_whatever_their_length() {
         let change = Change::Record {
             key: key.clone(),
             data: ConversionData {
-                state: ConversionState::Pending,
-                payout: None,
-                currency: None,
+                standing: Standing {
+                    state: ConversionState::Pending,
+                    payout: None,
+                    currency: None,
+                },
                 status: Some("new"),
                 at: at(i64::try_from(n).unwrap()),
             },

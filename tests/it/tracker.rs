@@ -38,7 +38,7 @@ fn fire(tracker: &Tracker<MemoryStore>, target: &str) -> Outcome {
 
 fn states(tracker: &Tracker<MemoryStore>, id: &str) -> Vec<ConversionState> {
     let conversions = tracker.store().conversions(id).unwrap();
-    conversions.iter().map(|c| c.state).collect()
+    conversions.iter().map(|c| c.standing.state).collect()
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn keitaro_lead_then_sale_updates_one_conversion() {
     assert_eq!(outcome.http_status(), 200);
     let conversions = t.store().conversions(&id).unwrap();
     assert_eq!(conversions.len(), 1, "one conversion, moved forward");
-    assert_eq!(conversions[0].payout, Some("25".parse().unwrap()));
+    assert_eq!(conversions[0].standing.payout, Some("25".parse().unwrap()));
     let history: Vec<_> = conversions[0]
         .history
         .iter()
@@ -216,7 +216,7 @@ fn payout_change_in_the_same_state_updates_and_keeps_history() {
         Outcome::Duplicate
     );
     let conversion = &t.store().conversions(&id).unwrap()[0];
-    assert_eq!(conversion.payout, Some("7".parse().unwrap()));
+    assert_eq!(conversion.standing.payout, Some("7".parse().unwrap()));
     assert_eq!(conversion.history.len(), 2);
 }
 
@@ -266,11 +266,13 @@ fn status_change_after_the_window_is_still_applied() {
 #[test]
 fn forged_or_missing_token_is_refused_before_anything_is_read() {
     let (t, id) = setup("generic");
-    let t = t.with_guard(
-        Guard::new()
-            .with_token("s3cr3t")
-            .with_token_source(TokenSource::param("token")),
-    );
+    let t = t
+        .with_guard(
+            Guard::new()
+                .with_token("s3cr3t")
+                .with_token_source(TokenSource::param("token")),
+        )
+        .unwrap();
     let forged = fire(
         &t,
         &format!("/pb?click_id={id}&status=approved&token=guess"),
@@ -302,11 +304,13 @@ fn forged_or_missing_token_is_refused_before_anything_is_read() {
 #[test]
 fn spoofed_forwarded_for_from_an_untrusted_peer_is_refused() {
     let (t, id) = setup("generic");
-    let t = t.with_guard(
-        Guard::new()
-            .with_allowed_nets(Cidr::parse_list("203.0.113.0/24").unwrap())
-            .with_trusted_proxy("10.0.0.0/8".parse().unwrap()),
-    );
+    let t = t
+        .with_guard(
+            Guard::new()
+                .with_allowed_nets(Cidr::parse_list("203.0.113.0/24").unwrap())
+                .with_trusted_proxy("10.0.0.0/8".parse().unwrap()),
+        )
+        .unwrap();
     let url = format!("/pb?click_id={id}&status=approved");
     let spoof = [("X-Forwarded-For", "203.0.113.9")];
     let attacker: IpAddr = "198.51.100.66".parse().unwrap();
@@ -452,10 +456,13 @@ fn concurrent_duplicates_are_counted_once() {
         let conversions = tracker.store().conversions(id).unwrap();
         assert_eq!(conversions.len(), 3);
         assert!(
-            conversions.iter().all(|c| c.state == Approved),
+            conversions.iter().all(|c| c.standing.state == Approved),
             "{conversions:?}"
         );
-        let total: i64 = conversions.iter().map(|c| c.payout.unwrap().units()).sum();
+        let total: i64 = conversions
+            .iter()
+            .map(|c| c.standing.payout.unwrap().units())
+            .sum();
         assert_eq!(total, 6, "the sequential total: 1 + 2 + 3");
     }
 }

@@ -14,7 +14,8 @@ use std::process::ExitCode;
 
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, CommandFactory, Parser as _, Subcommand};
-use postback::catalog::{BuildError, NetworkMacros, TrackerParams};
+use postback::build::BuildError;
+use postback::catalog::{NetworkMacros, TrackerParams};
 use postback::template::Template;
 use postback::{Catalog, ClickIdGenerator, ConversionState, LintContext, Profile, lint};
 use serde::Serialize;

@@ -13,7 +13,6 @@ use clap::Args;
 use postback::catalog::{NetworkMacros, TrackerParams};
 use postback::profile::ClickIdShape;
 use postback::template::{OnMissing, Template, Value};
-use postback::tracker::hint;
 use postback::{
     Catalog, Click, ClickId, ConversionState, LintContext, MemoryStore, Outcome, Parser, Profile,
     Request, Tracker, build_postback_url, lint,
@@ -282,7 +281,7 @@ impl<'c> Run<'c> {
             .last(1)
             .pop()
             .and_then(|entry| entry.hint().map(str::to_owned))
-            .or_else(|| hint(&outcome, None))
+            .or_else(|| outcome.hint(None))
             .unwrap_or_default();
         self.failed("match", format!("{outcome} -> HTTP {status}: {why}"));
         false
