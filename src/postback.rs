@@ -203,6 +203,34 @@ impl<'a> Postback<'a> {
         }
     }
 
+    /// A postback built in one go from its texts (in [`Text`] order), as the parser has them:
+    /// nothing is boxed unless a text is owned or there are warnings.
+    fn from_parts(
+        texts: [Option<Cow<'a, str>>; 5],
+        state: Option<ConversionState>,
+        payout: Option<Amount>,
+        currency: Option<Currency>,
+        warnings: Vec<Warning>,
+    ) -> Self {
+        let mut postback = Self {
+            state,
+            payout,
+            currency,
+            ..Self::empty()
+        };
+        for (i, text) in texts.into_iter().enumerate() {
+            match text {
+                None => {}
+                Some(Cow::Borrowed(text)) => postback.borrowed[i] = Some(text),
+                Some(Cow::Owned(text)) => {
+                    postback.owned.get_or_insert_with(Box::default).texts[i] =
+                        Some(text.into_boxed_str());
+                }
+            }
+        }
+        postback.with_warnings(warnings)
+    }
+
     /// This postback with `text` set (or cleared), borrowed or owned as given.
     fn with_text(mut self, text: Text, value: Option<Cow<'a, str>>) -> Self {
         let i = text as usize;
@@ -702,6 +730,9 @@ enum SharedProfile {
 #[derive(Debug, Clone)]
 pub struct Parser {
     profile: SharedProfile,
+    /// Whether [`Parser::finish_plain`] may take the common postback; off only in the tests
+    /// that hold it to [`finish`].
+    plain_finish: bool,
     /// The profile's names, compiled by [`Parser::new`]; shared by the parser's clones.
     names: Arc<Names>,
     limits: Limits,
@@ -818,6 +849,7 @@ impl From<&'static Profile> for Parser {
     fn from(profile: &'static Profile) -> Self {
         Self {
             names: Arc::new(Names::new(profile)),
+            plain_finish: true,
             profile: SharedProfile::Static(profile),
             limits: Limits::default(),
         }
@@ -828,6 +860,7 @@ impl From<Arc<Profile>> for Parser {
     fn from(profile: Arc<Profile>) -> Self {
         Self {
             names: Arc::new(Names::new(&profile)),
+            plain_finish: true,
             profile: SharedProfile::Shared(profile),
             limits: Limits::default(),
         }
@@ -872,19 +905,30 @@ enum Slot {
     Json,
 }
 
-/// The profile's parameter names, compiled once by [`Parser::new`]. A parse compares a key
-/// only with the names of its length; most keys are ruled out by one bit test.
+/// The profile's parameter names, compiled once by [`Parser::new`] into a small hash table:
+/// a key is compared with at most the few names that hash as it does, most keys with none.
+///
+/// Worth it on the corpus bench: a linear look through a profile's dozen names (first byte,
+/// then `memcmp`) was a quarter of a parse, as every key of a postback, read or not, is looked
+/// up. [`Names::find`] is checked against that linear look (`names_find_as_a_linear_look_does`).
 #[derive(Debug)]
 struct Names {
-    /// Bit `n` set when some name is `n` bytes long (bit 63 for names of 63 bytes or more).
-    lengths: u64,
     /// Every name the profile reads, fields first in [`Field::ALL`] order, then mapping
     /// parameters, then the JSON parameter; for a name listed twice the first wins.
     entries: Box<[(Box<str>, Slot)]>,
+    /// Open addressing over `entries` by [`name_hash`]: an index into `entries`, or `u16::MAX`
+    /// for an empty slot. A power of two, at most half full, so a probe ends at an empty slot.
+    slots: Box<[u16]>,
 }
 
-const fn length_bit(len: usize) -> u64 {
-    1 << if len < 63 { len } else { 63 }
+/// A cheap hash of a name: its length and its first and last bytes.
+#[inline]
+fn name_hash(name: &[u8]) -> usize {
+    let first = name.first().copied().unwrap_or_default();
+    let last = name.last().copied().unwrap_or_default();
+    (name.len() ^ usize::from(first).wrapping_mul(31) ^ usize::from(last).wrapping_mul(131))
+        .wrapping_mul(0x9e37_79b9)
+        >> 8
 }
 
 impl Names {
@@ -901,23 +945,42 @@ impl Names {
             .enumerate()
             .map(|(i, mapping)| (mapping.param.clone(), Slot::Mapping(i)));
         let json = profile.json_param().map(|name| (name.into(), Slot::Json));
-        let entries: Box<[(Box<str>, Slot)]> = fields.chain(mappings).chain(json).collect();
-        let lengths = entries
-            .iter()
-            .fold(0, |bits, (name, _)| bits | length_bit(name.len()));
-        Self { lengths, entries }
+        let mut entries: Vec<(Box<str>, Slot)> = Vec::new();
+        for (name, slot) in fields.chain(mappings).chain(json) {
+            // The first listing of a name wins. (A profile lists a few dozen names; past
+            // 65,534 the table cannot index more, and those are not read.)
+            if entries.len() < usize::from(u16::MAX) && !entries.iter().any(|(n, _)| *n == name) {
+                entries.push((name, slot));
+            }
+        }
+        let mut slots = vec![u16::MAX; (2 * entries.len()).next_power_of_two().max(8)];
+        let mask = slots.len() - 1;
+        for (index, (name, _)) in (0u16..).zip(&entries) {
+            let mut at = name_hash(name.as_bytes()) & mask;
+            while slots[at] != u16::MAX {
+                at = (at + 1) & mask;
+            }
+            slots[at] = index;
+        }
+        Self {
+            entries: entries.into_boxed_slice(),
+            slots: slots.into_boxed_slice(),
+        }
     }
 
     /// What `name` means, and the profile's spelling of it.
     #[inline]
     fn find(&self, name: &[u8]) -> Option<(Slot, &str)> {
-        if self.lengths & length_bit(name.len()) == 0 {
-            return None;
+        let mask = self.slots.len() - 1;
+        let mut at = name_hash(name) & mask;
+        loop {
+            let index = *self.slots.get(at)?;
+            let (known, slot) = self.entries.get(usize::from(index))?;
+            if known.as_bytes() == name {
+                return Some((*slot, known));
+            }
+            at = (at + 1) & mask;
         }
-        self.entries
-            .iter()
-            .find(|(known, _)| known.as_bytes() == name)
-            .map(|(known, slot)| (*slot, &**known))
     }
 
     /// What `pair`'s name means: as sent, or decoded (see [`query::Pair::decoded_name`]).
@@ -1184,18 +1247,19 @@ impl Parser {
     ) -> Result<Postback<'a>, ParsePostbackError> {
         let query = self.locate(input, shape)?;
         let profile = self.profile();
-        let mut st = State {
-            src,
-            got: Default::default(),
-            malformed: None,
-            escape_macro: None,
-            mappings: Vec::new(),
-            json: None,
-            warnings: Vec::new(),
-        };
         let mut raws: [Option<Raw<'a, '_>>; 7] = [None; 7];
         let mut repeats = false;
-        for (count, pair) in query::pairs(input, query.clone()).enumerate() {
+        let mut plain = true;
+        let mut mappings = Vec::new();
+        let mut json = None;
+        let mut count = 0;
+        // A counter, not `enumerate`: `Enumerate::next` was not inlined, and the pairs'
+        // masks went through memory on every pair.
+        #[expect(
+            clippy::explicit_counter_loop,
+            reason = "measured: `enumerate` kept the loop out of registers"
+        )]
+        for pair in query::pairs(input, query.clone()) {
             if count >= self.limits.params {
                 return Err(ParsePostbackError::TooLong {
                     param: None,
@@ -1204,6 +1268,7 @@ impl Parser {
                     max: self.limits.params,
                 });
             }
+            count += 1;
             let Some((slot, param)) = self.names.find_pair(&pair) else {
                 continue;
             };
@@ -1213,18 +1278,14 @@ impl Parser {
                         param,
                         value: pair.value,
                         at: pair.value_at,
-                        flags: flags_of(pair.value),
+                        // A plain pair has none of the classes: no byte to look at.
+                        flags: if pair.plain { 0 } else { flags_of(pair.value) },
                     };
+                    plain &= raw.flags == 0;
                     match &mut raws[field.index()] {
                         slot @ None => {
                             if field == Field::ClickId
-                                && raw.flags
-                                    & (class::ENC
-                                        | class::WIDE
-                                        | class::SPACE
-                                        | class::MACRO
-                                        | class::CTRL)
-                                    == 0
+                                && raw.flags == 0
                                 && let Some(id) =
                                     src.and_then(|s| s.get(raw.at..raw.at + raw.value.len()))
                             {
@@ -1237,14 +1298,33 @@ impl Parser {
                         Some(first) => repeats |= first.value != raw.value,
                     }
                 }
-                Slot::Mapping(index) => st.mappings.push((index, pair.value, pair.value_at)),
+                Slot::Mapping(index) => mappings.push((index, pair.value, pair.value_at)),
                 Slot::Json => {
-                    if st.json.is_none() {
-                        st.json = Some((param, pair.value, pair.value_at));
-                    }
+                    json = json.or(Some((param, pair.value, pair.value_at)));
                 }
             }
         }
+        // The common postback: every value read is plain, sent once, and nothing else needs a
+        // look. Its texts are slices of the input, and only ranks 1 to 6 that can apply do.
+        if plain
+            && self.plain_finish
+            && !repeats
+            && mappings.is_empty()
+            && json.is_none()
+            && let Some(src) = src
+            && let Some(postback) = self.finish_plain(src, &raws)
+        {
+            return postback;
+        }
+        let mut st = State {
+            src,
+            got: Default::default(),
+            malformed: None,
+            escape_macro: None,
+            mappings,
+            json,
+            warnings: Vec::new(),
+        };
         decode_fields(&mut st, &raws);
         if repeats {
             self.check_repeats(&mut st, query::pairs(input, query));
@@ -1253,7 +1333,76 @@ impl Parser {
             read_json(profile, &mut st, param, raw, at);
         }
         let mapped_state = mapped_state(profile, &mut st);
-        finish(profile, self.limits, st, mapped_state)
+        finish(profile, self.limits, &mut st, mapped_state)
+    }
+
+    /// [`finish`] for a postback whose read values are all plain (no byte of any class), each
+    /// sent once, with no mapping or JSON parameter: its texts are the values' slices of
+    /// `src` as they are, so ranks 1 to 3 reduce to the click id's shape, a missing click id
+    /// and the placeholder words, and nothing is decoded, checked as UTF-8 or copied. What
+    /// [`finish`] says of the same input is its oracle (`plain_finish_agrees_with_finish`);
+    /// `None` (a slice that is not one, which a plain value never is) leaves it to `finish`.
+    fn finish_plain<'a>(
+        &self,
+        src: &'a str,
+        raws: &[Option<Raw<'a, '_>>; 7],
+    ) -> Option<Result<Postback<'a>, ParsePostbackError>> {
+        let mut texts: [Option<Read<'_, 'a>>; 7] = [None; 7];
+        for (text, raw) in texts.iter_mut().zip(raws) {
+            if let Some(raw) = raw {
+                *text = Some(Read {
+                    param: raw.param,
+                    at: raw.at,
+                    text: src.get(raw.at..raw.at + raw.value.len())?,
+                });
+            }
+        }
+        Some(self.check_plain(&texts))
+    }
+
+    fn check_plain<'a>(
+        &self,
+        texts: &[Option<Read<'_, 'a>>; 7],
+    ) -> Result<Postback<'a>, ParsePostbackError> {
+        let profile = self.profile();
+        let sent = |field: Field| texts[field.index()].filter(|read| !read.text.is_empty());
+        let click = sent(Field::ClickId);
+        // Rank 1: the click id's shape, unless it is a placeholder word (rank 3 says so).
+        let shape = profile.click_id_shape();
+        if let Some(read) = click
+            && placeholder_word(read).is_ok()
+            && !shape.matches(read.text)
+        {
+            return Err(ParsePostbackError::Malformed {
+                param: read.param.into(),
+                at: read.at,
+                kind: MalformedKind::ClickIdShape(shape),
+            });
+        }
+        // Rank 2.
+        let Some(click) = click else {
+            return Err(ParsePostbackError::MissingClickId {
+                param: profile.click_id_params().join(",").into(),
+            });
+        };
+        // Rank 3, in field order; the token is the guard's to judge.
+        for read in texts.iter().take(Field::ALL.len() - 1).flatten() {
+            placeholder_word(*read)?;
+        }
+        let status = sent(Field::Status);
+        let state = resolve_state(profile, status, None)?;
+        let (payout, currency) = read_money(sent(Field::Payout), sent(Field::Currency))?;
+        let (txid, event, token) = (sent(Field::Txid), sent(Field::Event), sent(Field::Token));
+        check_lengths(self.limits, [Some(click), status, txid, event, token])?;
+        let mut postback = Postback {
+            state,
+            payout,
+            currency,
+            ..Postback::empty()
+        };
+        postback.borrowed =
+            [Some(click), status, txid, event, token].map(|read| read.map(|r| r.text));
+        Ok(postback)
     }
 
     /// The rare second look: a field sent again with different bytes is `malformed` unless
@@ -1420,22 +1569,52 @@ fn macro_in(got: &Got<'_, '_>, warnings: &mut Vec<Warning>) -> Option<Box<str>> 
     None
 }
 
+/// A read value as the checks of ranks 3 to 6 see it: its parameter, where, and its text.
+#[derive(Clone, Copy)]
+struct Read<'p, 't> {
+    param: &'p str,
+    at: usize,
+    text: &'t str,
+}
+
+impl Got<'_, '_> {
+    fn read(&self) -> Read<'_, '_> {
+        Read {
+            param: self.param,
+            at: self.at,
+            text: &self.value,
+        }
+    }
+}
+
+/// Rank 3 for a value with no macro bytes: the whole-value placeholder words.
+fn placeholder_word(read: Read<'_, '_>) -> Result<(), ParsePostbackError> {
+    if read.text == "REPLACE" || read.text == "OPTIONAL" {
+        return Err(ParsePostbackError::UnexpandedMacro {
+            param: read.param.into(),
+            text: read.text.into(),
+            at: read.at,
+        });
+    }
+    Ok(())
+}
+
 /// Rank 4: the state, or `bad_status` for a word outside a closed vocabulary.
 fn resolve_state(
     profile: &Profile,
-    status: Option<&Got<'_, '_>>,
+    status: Option<Read<'_, '_>>,
     mapped_state: Option<ConversionState>,
 ) -> Result<Option<ConversionState>, ParsePostbackError> {
-    let Some(got) = status else {
+    let Some(read) = status else {
         return Ok(profile.default_state());
     };
-    let state = mapped_state.or_else(|| profile.status_map().get(&got.value));
+    let state = mapped_state.or_else(|| profile.status_map().get(read.text));
     if state.is_none() && profile.status_map().vocabulary() == Vocabulary::Closed {
         let expected: Vec<&str> = profile.status_map().iter().map(|(w, _)| w).collect();
         return Err(ParsePostbackError::BadStatus {
-            param: got.param.into(),
-            value: quote(&got.value),
-            at: got.at,
+            param: read.param.into(),
+            value: quote(read.text),
+            at: read.at,
             expected: expected.join(", ").into(),
         });
     }
@@ -1444,39 +1623,59 @@ fn resolve_state(
 
 /// Rank 5: payout and currency, or `bad_payout`.
 fn read_money(
-    payout: Option<&Got<'_, '_>>,
-    currency: Option<&Got<'_, '_>>,
+    payout: Option<Read<'_, '_>>,
+    currency: Option<Read<'_, '_>>,
 ) -> Result<(Option<Amount>, Option<Currency>), ParsePostbackError> {
     let payout =
-        match payout.filter(|got| !got.value.is_empty()) {
+        match payout.filter(|read| !read.text.is_empty()) {
             None => None,
-            Some(got) => Some(got.value.parse::<Amount>().map_err(|source| {
+            Some(read) => Some(read.text.parse::<Amount>().map_err(|source| {
                 ParsePostbackError::BadPayout {
-                    param: got.param.into(),
-                    value: quote(&got.value),
-                    at: got.at,
+                    param: read.param.into(),
+                    value: quote(read.text),
+                    at: read.at,
                     source,
                 }
             })?),
         };
     let currency =
-        match currency.filter(|got| !got.value.is_empty()) {
+        match currency.filter(|read| !read.text.is_empty()) {
             None => None,
-            Some(got) => Some(got.value.parse::<Currency>().map_err(|_| {
+            Some(read) => Some(read.text.parse::<Currency>().map_err(|_| {
                 ParsePostbackError::BadCurrency {
-                    param: got.param.into(),
-                    value: quote(&got.value),
-                    at: got.at,
+                    param: read.param.into(),
+                    value: quote(read.text),
+                    at: read.at,
                 }
             })?),
         };
     Ok((payout, currency))
 }
 
+/// Rank 6: the first text value (click id, status, txid, event, token) past the length limit.
+fn check_lengths<'p, 't>(
+    limits: Limits,
+    texts: impl IntoIterator<Item = Option<Read<'p, 't>>>,
+) -> Result<(), ParsePostbackError> {
+    match texts
+        .into_iter()
+        .flatten()
+        .find(|read| read.text.len() > limits.value_bytes)
+    {
+        Some(read) => Err(ParsePostbackError::TooLong {
+            param: Some(read.param.into()),
+            limit: Limit::ValueLength,
+            len: read.text.len(),
+            max: limits.value_bytes,
+        }),
+        None => Ok(()),
+    }
+}
+
 fn finish<'a>(
     profile: &Profile,
     limits: Limits,
-    mut st: State<'a, '_>,
+    st: &mut State<'a, '_>,
     mapped_state: Option<ConversionState>,
 ) -> Result<Postback<'a>, ParsePostbackError> {
     let mut macros: [Option<Box<str>>; 7] = Default::default();
@@ -1486,7 +1685,7 @@ fn finish<'a>(
         }
     }
     // Rank 1: malformed, including a click id of the wrong shape (unless it is a macro).
-    if let Some(err) = st.malformed {
+    if let Some(err) = st.malformed.take() {
         return Err(err);
     }
     // A control character (`%00`, a raw NUL, an inner line break) is in no stored id, and
@@ -1526,7 +1725,7 @@ fn finish<'a>(
         });
     }
     // Rank 3: unexpanded macros, in field order.
-    if let Some(err) = st.escape_macro {
+    if let Some(err) = st.escape_macro.take() {
         return Err(err);
     }
     // The token is a secret for the guard to judge, not a value the tracker reads.
@@ -1539,7 +1738,7 @@ fn finish<'a>(
             });
         }
     }
-    let [click, status, payout, currency, txid, event, token] = st.got;
+    let [click, status, payout, currency, txid, event, token] = std::mem::take(&mut st.got);
     let Some(click) = click else {
         return Err(ParsePostbackError::MissingClickId {
             param: profile.click_id_params().join(",").into(),
@@ -1549,41 +1748,40 @@ fn finish<'a>(
         Some(got) if !got.value.is_empty() => Some(got),
         _ => None,
     };
-    let state = resolve_state(profile, status.as_ref(), mapped_state)?;
-    let (payout, currency) = read_money(payout.as_ref(), currency.as_ref())?;
-    // Rank 6: values past the length limit.
-    let text_fields = [
-        Some(&click),
-        status.as_ref(),
-        txid.as_ref(),
-        event.as_ref(),
-        token.as_ref(),
-    ];
-    if let Some(got) = text_fields
-        .into_iter()
-        .flatten()
-        .find(|got| got.value.len() > limits.value_bytes)
-    {
-        return Err(ParsePostbackError::TooLong {
-            param: Some(got.param.into()),
-            limit: Limit::ValueLength,
-            len: got.value.len(),
-            max: limits.value_bytes,
-        });
-    }
+    let state = resolve_state(profile, status.as_ref().map(Got::read), mapped_state)?;
+    let (payout, currency) = read_money(
+        payout.as_ref().map(Got::read),
+        currency.as_ref().map(Got::read),
+    )?;
+    check_lengths(
+        limits,
+        [
+            Some(&click),
+            status.as_ref(),
+            txid.as_ref(),
+            event.as_ref(),
+            token.as_ref(),
+        ]
+        .map(|got| got.map(Got::read)),
+    )?;
     let text = |got: Option<Got<'a, '_>>| match got {
         Some(got) if !got.value.is_empty() => Some(got.value),
         _ => None,
     };
-    Ok(Postback::new(click.value)
-        .with_status(status.map(|g| g.value))
-        .with_state(state)
-        .with_payout(payout)
-        .with_currency(currency)
-        .with_txid(text(txid))
-        .with_event(text(event))
-        .with_token(text(token))
-        .with_warnings(st.warnings))
+    let texts = [
+        Some(click.value),
+        status.map(|got| got.value),
+        text(txid),
+        text(event),
+        text(token),
+    ];
+    Ok(Postback::from_parts(
+        texts,
+        state,
+        payout,
+        currency,
+        std::mem::take(&mut st.warnings),
+    ))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub(crate) struct NoHost {
 
 /// Finds the path, query and fragment of `target` by the rules in the module docs.
 pub(crate) fn locate(target: &[u8]) -> Result<Located, NoHost> {
-    let hash = memchr::memchr(b'#', target);
+    let hash = find(target, [b'#']);
     let before_fragment = target.get(..hash.unwrap_or(target.len())).unwrap_or(target);
     let fragment = hash.map(|at| at + 1..target.len());
     let path_start = if target.first() == Some(&b'/') {
@@ -56,14 +56,14 @@ pub(crate) fn locate(target: &[u8]) -> Result<Located, NoHost> {
     } else if let Some(after) = scheme_end(target) {
         // A host holds no `/`, `?` or `#`; an empty one is no URL.
         let rest = before_fragment.get(after..).unwrap_or_default();
-        let host_len = memchr::memchr2(b'/', b'?', rest).unwrap_or(rest.len());
+        let host_len = find(rest, [b'/', b'?']).unwrap_or(rest.len());
         if host_len == 0 {
             return Err(NoHost { at: after });
         }
         after + host_len
     } else {
         // Relative: a `?` before any `=` or `&` ends a path; otherwise it is a bare query.
-        let first = memchr::memchr3(b'?', b'=', b'&', before_fragment);
+        let first = find(before_fragment, [b'?', b'=', b'&']);
         if first.is_none_or(|at| before_fragment.get(at) != Some(&b'?')) {
             return Ok(Located {
                 path: 0..0,
@@ -74,7 +74,7 @@ pub(crate) fn locate(target: &[u8]) -> Result<Located, NoHost> {
         0
     };
     let rest = before_fragment.get(path_start..).unwrap_or_default();
-    Ok(match memchr::memchr(b'?', rest) {
+    Ok(match find(rest, [b'?']) {
         Some(q) => Located {
             path: path_start..path_start + q,
             query: Some(path_start + q + 1..before_fragment.len()),
@@ -116,14 +116,27 @@ pub(crate) struct Pair<'a> {
     pub(crate) name_at: usize,
     /// Offset of the value in that text (just past the name when there is no `=`).
     pub(crate) value_at: usize,
+    /// Whether every byte of the pair, name and value, is plain: nothing to decode, trim,
+    /// check as UTF-8 or look at as a macro ([`is_unplain`] says which bytes are not).
+    pub(crate) plain: bool,
 }
 
 impl<'a> Pair<'a> {
     /// The name a sender that encodes names meant: when it holds `%` or `+`, decoded once and
     /// trimmed of ASCII whitespace; `None` when it holds neither (the name is as sent) or holds
     /// a bad escape (it names nothing). Every reader matches a name as sent first, then this.
+    #[inline]
     pub(crate) fn decoded_name(&self) -> Option<Cow<'a, [u8]>> {
-        if !needs_decoding(self.name) || bad_escape(self.name).is_some() {
+        if self.plain || !needs_decoding(self.name) {
+            return None;
+        }
+        self.decode_name()
+    }
+
+    /// [`Pair::decoded_name`] of a name that holds `%` or `+`: the rare case.
+    #[cold]
+    fn decode_name(&self) -> Option<Cow<'a, [u8]>> {
+        if bad_escape(self.name).is_some() {
             return None;
         }
         Some(match decode(self.name, Plus::Space) {
@@ -140,53 +153,331 @@ impl<'a> Pair<'a> {
 
 /// The pairs of `text[range]` split at `&` (see the module docs), with offsets into `text`.
 pub(crate) fn pairs(text: &[u8], range: Range<usize>) -> Pairs<'_> {
-    let start = range.start.min(text.len());
-    let end = range.end.clamp(start, text.len());
+    let end = range.end.min(text.len());
+    let start = range.start.min(end);
+    let Masks {
+        ampersands,
+        equals,
+        unplain,
+    } = chunk_masks(text, start, end);
     Pairs {
         text,
         at: start,
         end,
+        base: start,
+        ampersands,
+        equals,
+        unplain,
         done: start == end,
     }
 }
 
 /// Iterator over the pairs of a query or body: see [`pairs`].
+///
+/// It reads the text sixty-four bytes at a time through [`block_masks`]: masks of the `&`s,
+/// the `=`s and the bytes that are not plain, consumed a few bits per pair, so a pair costs a few bit
+/// operations rather than a search that starts again at every pair, and each pair learns
+/// whether it is plain without a second look at its bytes. A pair's `=` is then found byte by
+/// byte in its name, which is short. The obvious byte-by-byte split is its oracle
+/// (`pairs_split_as_the_obvious_split_does` in the tests).
 #[derive(Debug, Clone)]
 pub(crate) struct Pairs<'a> {
     text: &'a [u8],
+    /// Where the next pair starts.
     at: usize,
     end: usize,
+    /// The offset of the block the masks describe.
+    base: usize,
+    /// Bit `i` set for each `&` at `base + i` not yet visited.
+    ampersands: u64,
+    /// Bit `i` set for each `=` at `base + i` not before `at`.
+    equals: u64,
+    /// Bit `i` set for each byte at `base + i` (not before `at`) that is not plain.
+    unplain: u64,
     done: bool,
+}
+
+/// Whether a pair holding `byte` is not plain, so that a reader must look closer: bytes below
+/// `&` (control bytes, space, and `! " # $ %`: escapes, whitespace and the first bytes of
+/// macros), `+`, `<`, `[`, `{`, DEL and every byte past ASCII. [`block_masks`]'s oracle.
+#[cfg(any(
+    test,
+    not(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2"
+    ))
+))]
+pub(crate) const fn is_unplain(byte: u8) -> bool {
+    byte < b'&' || byte >= 0x7f || matches!(byte, b'+' | b'<' | b'[' | b'{')
+}
+
+/// The masks of sixteen bytes, byte by byte: [`block_masks`] without SSE2, and its oracle.
+#[cfg(any(
+    test,
+    not(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2"
+    ))
+))]
+pub(crate) fn block_masks_naive(block: &[u8; 16]) -> Masks {
+    let bits = |test: &dyn Fn(u8) -> bool| {
+        (0..)
+            .zip(block)
+            .fold(0, |bits, (i, &byte)| bits | u64::from(test(byte)) << i)
+    };
+    Masks {
+        ampersands: bits(&|byte| byte == b'&'),
+        equals: bits(&|byte| byte == b'='),
+        unplain: bits(&is_unplain),
+    }
+}
+
+/// Three bit masks of up to sixty-four bytes: bit `i` says what byte `i` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Masks {
+    /// `&`.
+    pub(crate) ampersands: u64,
+    /// `=`.
+    pub(crate) equals: u64,
+    /// Not plain ([`is_unplain`]).
+    pub(crate) unplain: u64,
+}
+
+impl Masks {
+    const fn shifted(self, shift: u32) -> Self {
+        Self {
+            ampersands: self.ampersands >> shift,
+            equals: self.equals >> shift,
+            unplain: self.unplain >> shift,
+        }
+    }
+
+    const fn kept(self, kept: u64) -> Self {
+        Self {
+            ampersands: self.ampersands & kept,
+            equals: self.equals & kept,
+            unplain: self.unplain & kept,
+        }
+    }
+}
+
+/// The masks of sixteen bytes: where the `&`s, the `=`s and the bytes that are not plain
+/// ([`is_unplain`]) are. With SSE2 (every x86-64) a few instructions for all
+/// sixteen: on the corpus bench this is what makes splitting cheap on a machine where a byte
+/// loop costs most of a parse.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2"
+))]
+#[inline]
+pub(crate) fn block_masks(block: &[u8; 16]) -> Masks {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, cmp_lt_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    #[expect(
+        clippy::cast_possible_wrap,
+        reason = "bytes as the signed lanes SSE2 compares"
+    )]
+    let splat = |byte: u8| set_splat_i8_m128i(byte as i8);
+    let bytes = load_unaligned_m128i(block);
+    let amp = cmp_eq_mask_i8_m128i(bytes, splat(b'&'));
+    let eq = cmp_eq_mask_i8_m128i(bytes, splat(b'='));
+    // Below `&` as signed bytes: every byte past ASCII is negative, so below too. Or-ing
+    // `0x20` folds `[` into `{` (and only bytes below `&` into `+` and `<`).
+    let folded = bytes | splat(0x20);
+    let unplain = cmp_lt_mask_i8_m128i(bytes, splat(b'&'))
+        | cmp_eq_mask_i8_m128i(bytes, splat(0x7f))
+        | cmp_eq_mask_i8_m128i(folded, splat(b'+'))
+        | cmp_eq_mask_i8_m128i(folded, splat(b'<'))
+        | cmp_eq_mask_i8_m128i(folded, splat(b'{'));
+    #[expect(clippy::cast_sign_loss, reason = "sixteen mask bits, never negative")]
+    let bits = |mask| u64::from(move_mask_i8_m128i(mask) as u16);
+    Masks {
+        ampersands: bits(amp),
+        equals: bits(eq),
+        unplain: bits(unplain),
+    }
+}
+
+/// [`block_masks`] without SSE2.
+#[cfg(not(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2"
+)))]
+#[inline]
+pub(crate) fn block_masks(block: &[u8; 16]) -> Masks {
+    block_masks_naive(block)
+}
+
+/// The masks of the sixty-four bytes of `text` at `base`, none at or past `end`: four blocks,
+/// so that a query of a few hundred bytes crosses a few chunk boundaries, not a dozen.
+#[inline]
+fn chunk_masks(text: &[u8], base: usize, end: usize) -> Masks {
+    let mut masks = Masks {
+        ampersands: 0,
+        equals: 0,
+        unplain: 0,
+    };
+    for (k, at) in (base..end).step_by(16).take(4).enumerate() {
+        let block = masks_at(text, at, end);
+        masks.ampersands |= block.ampersands << (16 * k);
+        masks.equals |= block.equals << (16 * k);
+        masks.unplain |= block.unplain << (16 * k);
+    }
+    masks
+}
+
+/// The masks of the sixteen bytes of `text` at `base`, none at or past `end`.
+#[inline]
+fn masks_at(text: &[u8], base: usize, end: usize) -> Masks {
+    if let Some(block) = text.get(base..end).and_then(<[u8]>::first_chunk::<16>) {
+        return block_masks(block);
+    }
+    last_masks(text, base, end)
+}
+
+/// [`masks_at`] of a range's last, short block: the masks of the sixteen bytes that end where
+/// the range ends, shifted down to start at `base` (which clears the bits past the end), or,
+/// in a text shorter than that, of the bytes copied into a block of NULs, their bits cleared.
+#[inline(never)]
+fn last_masks(text: &[u8], base: usize, end: usize) -> Masks {
+    let len = end.saturating_sub(base).min(16);
+    if let Some(block) = end
+        .checked_sub(16)
+        .and_then(|start| text.get(start..end))
+        .and_then(<[u8]>::first_chunk::<16>)
+    {
+        return block_masks(block).shifted(16 - len as u32);
+    }
+    let rest = text.get(base..end).unwrap_or_default();
+    let mut block = [0u8; 16];
+    for (to, from) in block.iter_mut().zip(rest) {
+        *to = *from;
+    }
+    block_masks(&block).kept((1u64 << len) - 1)
+}
+
+/// Where `hay` first holds one of `set`: sixteen bytes a step through SSE2 where there is
+/// SSE2, byte by byte elsewhere. The crate's one byte search: on the short texts of a request
+/// (a host, a path, a query of a few hundred bytes) a `memchr` call costs more in its setup
+/// than the search, and three of them were a fifth of a parse.
+pub(crate) fn find<const N: usize>(hay: &[u8], set: [u8; N]) -> Option<usize> {
+    let mut base = 0;
+    while let Some(block) = hay.get(base..).and_then(<[u8]>::first_chunk::<16>) {
+        let found = block_matches(block, set);
+        if found != 0 {
+            return Some(base + found.trailing_zeros() as usize);
+        }
+        base += 16;
+    }
+    let rest = hay.get(base..).unwrap_or_default();
+    rest.iter()
+        .position(|byte| set.contains(byte))
+        .map(|at| base + at)
+}
+
+/// Bit `i` set when byte `i` of `block` is one of `set`.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2"
+))]
+#[inline]
+fn block_matches<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+        zeroed_m128i,
+    };
+    let bytes = load_unaligned_m128i(block);
+    #[expect(
+        clippy::cast_possible_wrap,
+        reason = "bytes as the signed lanes SSE2 compares"
+    )]
+    let hits = set.iter().fold(zeroed_m128i(), |hits, &byte| {
+        hits | cmp_eq_mask_i8_m128i(bytes, set_splat_i8_m128i(byte as i8))
+    });
+    #[expect(clippy::cast_sign_loss, reason = "sixteen mask bits, never negative")]
+    let bits = move_mask_i8_m128i(hits) as u32;
+    bits
+}
+
+/// [`block_matches`] without SSE2.
+#[cfg(not(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2"
+)))]
+#[inline]
+fn block_matches<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
+    block.iter().enumerate().fold(0, |bits, (i, byte)| {
+        bits | u32::from(set.contains(byte)) << i
+    })
 }
 
 impl<'a> Iterator for Pairs<'a> {
     type Item = Pair<'a>;
 
-    #[inline]
+    // Inlined into the caller's loop so that the masks stay in registers: out of line, every
+    // pair loaded and stored them, a third of a parse.
+    #[inline(always)]
+    #[expect(
+        clippy::inline_always,
+        reason = "measured: out of line it was a third of a parse"
+    )]
     fn next(&mut self) -> Option<Pair<'a>> {
         if self.done {
             return None;
         }
-        let rest = self.text.get(self.at..self.end)?;
-        let len = memchr::memchr(b'&', rest).unwrap_or_else(|| {
-            self.done = true;
-            rest.len()
-        });
-        let piece = rest.get(..len).unwrap_or_default();
+        let mut unplain = false;
+        let mut eq = None;
+        let end = loop {
+            if self.ampersands != 0 {
+                let bit = self.ampersands.trailing_zeros();
+                self.ampersands &= self.ampersands - 1;
+                // This pair's bytes in this block are the bits below its `&`; those from the
+                // `&` on belong to the pairs after it.
+                let below = (1u64 << bit) - 1;
+                let equals = self.equals & below;
+                if eq.is_none() && equals != 0 {
+                    eq = Some(self.base + equals.trailing_zeros() as usize);
+                }
+                unplain |= self.unplain & below != 0;
+                let after = !below & !(1 << bit);
+                self.equals &= after;
+                self.unplain &= after;
+                break self.base + bit as usize;
+            }
+            if eq.is_none() && self.equals != 0 {
+                eq = Some(self.base + self.equals.trailing_zeros() as usize);
+            }
+            unplain |= self.unplain != 0;
+            self.base += 64;
+            if self.base >= self.end {
+                self.done = true;
+                break self.end;
+            }
+            Masks {
+                ampersands: self.ampersands,
+                equals: self.equals,
+                unplain: self.unplain,
+            } = chunk_masks(self.text, self.base, self.end);
+        };
         let name_at = self.at;
-        self.at += len + 1;
-        Some(match memchr::memchr(b'=', piece) {
+        self.at = end + 1;
+        let plain = !unplain;
+        Some(match eq {
             Some(eq) => Pair {
-                name: piece.get(..eq).unwrap_or_default(),
-                value: piece.get(eq + 1..).unwrap_or_default(),
+                name: self.text.get(name_at..eq).unwrap_or_default(),
+                value: self.text.get(eq + 1..end).unwrap_or_default(),
                 name_at,
-                value_at: name_at + eq + 1,
+                value_at: eq + 1,
+                plain,
             },
             None => Pair {
-                name: piece,
+                name: self.text.get(name_at..end).unwrap_or_default(),
                 value: &[],
                 name_at,
-                value_at: name_at + len,
+                value_at: end,
+                plain,
             },
         })
     }
@@ -209,10 +500,11 @@ pub(crate) enum Plus {
     Literal,
 }
 
-/// Whether `raw` holds anything form decoding changes (`%` or `+`).
+/// Whether `raw` holds anything form decoding changes (`%` or `+`). A plain loop: it is asked
+/// of names, a few bytes each, where a `memchr` call costs more than the search.
 #[inline]
 pub(crate) fn needs_decoding(raw: &[u8]) -> bool {
-    memchr::memchr2(b'%', b'+', raw).is_some()
+    raw.iter().any(|&b| b == b'%' || b == b'+')
 }
 
 /// Decodes `%XX` escapes once, and `+` as told. A `%` not followed by two hex digits stays as it
@@ -220,7 +512,7 @@ pub(crate) fn needs_decoding(raw: &[u8]) -> bool {
 /// Exact bytes, never lossy UTF-8: a token or a signed value compares as what was sent. Borrows
 /// when there is nothing to decode.
 pub(crate) fn decode(raw: &[u8], plus: Plus) -> Cow<'_, [u8]> {
-    if plus == Plus::Space && memchr::memchr(b'+', raw).is_some() {
+    if plus == Plus::Space && find(raw, [b'+']).is_some() {
         let spaced: Vec<u8> = raw
             .iter()
             .map(|&b| if b == b'+' { b' ' } else { b })
@@ -232,10 +524,17 @@ pub(crate) fn decode(raw: &[u8], plus: Plus) -> Cow<'_, [u8]> {
 
 /// The offset of the first `%` in `raw` not followed by two hex digits.
 pub(crate) fn bad_escape(raw: &[u8]) -> Option<usize> {
-    memchr::memchr_iter(b'%', raw).find(|&at| {
-        !(raw.get(at + 1).is_some_and(u8::is_ascii_hexdigit)
+    let mut from = 0;
+    while let Some(at) = raw.get(from..).and_then(|rest| find(rest, [b'%'])) {
+        let at = from + at;
+        if !(raw.get(at + 1).is_some_and(u8::is_ascii_hexdigit)
             && raw.get(at + 2).is_some_and(u8::is_ascii_hexdigit))
-    })
+        {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// The offset in `raw` of the `decoded`-th byte of its decoding (escapes are three bytes).

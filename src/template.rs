@@ -967,6 +967,17 @@ pub(crate) enum Token {
 pub(crate) fn find_macro(text: &str) -> Option<Range<usize>> {
     Dialect::ALL
         .iter()
+        // Most values hold no opener of most dialects: skip those without scanning.
+        .filter(|dialect| {
+            let opener = dialect
+                .delimiters()
+                .0
+                .as_bytes()
+                .first()
+                .copied()
+                .unwrap_or_default();
+            text.as_bytes().contains(&opener)
+        })
         .filter_map(|&dialect| {
             Scanner::new(text, dialect).find_map(|token| match token {
                 Token::Macro(found) => Some(found.span),

@@ -53,6 +53,43 @@ fn decode_borrows_plain_values_and_trims() {
 }
 
 proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+    /// The plain finish says what the general one says, on postbacks of plain values (the
+    /// ones it takes) and any others (which it leaves alone), for profiles with open and
+    /// closed vocabularies, default states and click id shapes. Each pair names one of the
+    /// profile's fields (or an unread `x`).
+    #[test]
+    fn plain_finish_agrees_with_finish(
+        profile in proptest::sample::select(vec!["generic", "affise", "prosper202", "keitaro", "voluum", "cake", "everflow"]),
+        pairs in proptest::collection::vec(
+            (
+                0usize..8,
+                "(|REPLACE|OPTIONAL|0|42|1|2|5|approved|sale|lead|declined|hold|12.50|1,5|USD|usd|eurx|abc|[a-z0-9.]{1,6}| x|%41|\\{subid\\})",
+            ),
+            0..6,
+        ),
+        path in proptest::sample::select(vec!["", "?", "/pb?", "https://t.example/pb?"]),
+    ) {
+        let parser = super::Parser::builtin(profile).unwrap();
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(field, value)| {
+                let name = super::Field::ALL
+                    .get(*field)
+                    .and_then(|&field| parser.profile().field_params(field).first())
+                    .map_or("x", |name| &**name);
+                format!("{name}={value}")
+            })
+            .collect();
+        let input = format!("{path}{}", query.join("&"));
+        let mut general = parser.clone();
+        general.plain_finish = false;
+        proptest::prop_assert_eq!(parser.parse(&input), general.parse(&input), "{}", input);
+    }
+}
+
+proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
 
     /// Bytes that are UTF-8 parse exactly as the same text does.

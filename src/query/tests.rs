@@ -2,7 +2,10 @@
 
 use std::borrow::Cow;
 
-use super::{Plus, bad_escape, decode, locate, pairs, request_pairs};
+use super::{
+    Plus, bad_escape, block_masks, block_masks_naive, decode, is_unplain, locate, pairs,
+    request_pairs,
+};
 
 /// The pairs of `target`'s query as `name=value` text, or the offset of a missing host.
 fn query(target: &str) -> Result<String, usize> {
@@ -127,24 +130,55 @@ proptest::proptest! {
     /// offsets into the text, for any range.
     #[test]
     fn pairs_split_as_the_obvious_split_does(
-        input in proptest::collection::vec(proptest::sample::select(b"ab=&#%\0\xff".to_vec()), 0..40),
-        start in 0usize..42,
-        end in 0usize..42,
+        input in proptest::collection::vec(proptest::sample::select(b"ab=&#%\0\xff+{ ".to_vec()), 0..200),
+        start in 0usize..202,
+        end in 0usize..202,
     ) {
-        let got: Vec<(&[u8], &[u8], usize)> = pairs(&input, start..end)
-            .map(|pair| (pair.name, pair.value, pair.value_at))
+        let got: Vec<(&[u8], &[u8], usize, bool)> = pairs(&input, start..end)
+            .map(|pair| (pair.name, pair.value, pair.value_at, pair.plain))
             .collect();
         let mut want = Vec::new();
         if let Some(rest) = input.get(start..end.min(input.len())).filter(|rest| !rest.is_empty()) {
             let mut offset = start;
             for piece in rest.split(|&b| b == b'&') {
+                let plain = !piece.iter().any(|&b| is_unplain(b));
                 want.push(match piece.iter().position(|&b| b == b'=') {
-                    Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1),
-                    None => (piece, &piece[piece.len()..], offset + piece.len()),
+                    Some(eq) => (&piece[..eq], &piece[eq + 1..], offset + eq + 1, plain),
+                    None => (piece, &piece[piece.len()..], offset + piece.len(), plain),
                 });
                 offset += piece.len() + 1;
             }
         }
         proptest::prop_assert_eq!(got, want);
+    }
+}
+
+proptest::proptest! {
+    /// The block masks say, bit for bit, what the byte-by-byte classification says.
+    #[test]
+    fn block_masks_are_the_naive_masks(block in proptest::array::uniform16(proptest::num::u8::ANY)) {
+        proptest::prop_assert_eq!(block_masks(&block), block_masks_naive(&block));
+    }
+}
+
+/// Every byte value in every lane.
+#[test]
+fn every_byte_in_every_lane_is_classed() {
+    for byte in 0..=u8::MAX {
+        for lane in 0..16 {
+            let mut block = [b'a'; 16];
+            block[lane] = byte;
+            let want = super::Masks {
+                ampersands: u64::from(byte == b'&') << lane,
+                equals: u64::from(byte == b'=') << lane,
+                unplain: u64::from(is_unplain(byte)) << lane,
+            };
+            assert_eq!(block_masks(&block), want, "{byte:#04x} in lane {lane}");
+            assert_eq!(
+                block_masks_naive(&block),
+                want,
+                "{byte:#04x} in lane {lane}"
+            );
+        }
     }
 }
