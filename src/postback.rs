@@ -32,7 +32,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
 use crate::money::{Amount, Currency, ParseAmountError};
@@ -976,7 +975,11 @@ impl Names {
         loop {
             let index = *self.slots.get(at)?;
             let (known, slot) = self.entries.get(usize::from(index))?;
-            if known.as_bytes() == name {
+            // Byte by byte, not `==`: names are short, and a `bcmp` call in the parse loop
+            // sent the loop's state through memory.
+            let known_bytes = known.as_bytes();
+            if known_bytes.len() == name.len() && known_bytes.iter().zip(name).all(|(a, b)| a == b)
+            {
                 return Some((*slot, known));
             }
             at = (at + 1) & mask;
@@ -986,8 +989,17 @@ impl Names {
     /// What `pair`'s name means: as sent, or decoded (see [`query::Pair::decoded_name`]).
     #[inline]
     fn find_pair(&self, pair: &query::Pair<'_>) -> Option<(Slot, &str)> {
-        self.find(pair.name)
-            .or_else(|| self.find(&pair.decoded_name()?))
+        let found = self.find(pair.name);
+        if found.is_some() || pair.plain {
+            return found;
+        }
+        self.find_decoded(pair)
+    }
+
+    /// [`Names::find_pair`] of a name that may be encoded: the rare case, out of the loop.
+    #[cold]
+    fn find_decoded(&self, pair: &query::Pair<'_>) -> Option<(Slot, &str)> {
+        self.find(&pair.decoded_name()?)
     }
 }
 
@@ -1103,7 +1115,7 @@ fn still_encoded(text: &str) -> bool {
 /// crate's one macro grammar), or one of the whole-value words `REPLACE` and `OPTIONAL` that
 /// some networks put where a value should be.
 fn find_macro(text: &str) -> Option<(usize, usize)> {
-    if text == "REPLACE" || text == "OPTIONAL" {
+    if is_placeholder_word(text) {
         return Some((0, text.len()));
     }
     template::find_macro(text).map(|span| (span.start, span.end))
@@ -1212,8 +1224,12 @@ impl<'a, 'p> State<'a, 'p> {
 }
 
 impl Parser {
-    /// Where `input`'s pairs are: the whole of a form body, the query of anything else.
-    fn locate(&self, input: &[u8], shape: Shape) -> Result<Range<usize>, ParsePostbackError> {
+    /// `input`'s pairs: the whole of a form body, the query of anything else.
+    fn pairs<'a>(
+        &self,
+        input: &'a [u8],
+        shape: Shape,
+    ) -> Result<query::Pairs<'a>, ParsePostbackError> {
         if input.len() > self.limits.input_bytes {
             return Err(ParsePostbackError::TooLong {
                 param: None,
@@ -1223,9 +1239,12 @@ impl Parser {
             });
         }
         match shape {
-            Shape::Form => Ok(0..input.len()),
-            Shape::Detect => match query::locate(input) {
-                Ok(located) => Ok(located.query.unwrap_or(0..0)),
+            Shape::Form => Ok(query::pairs(input, 0..input.len())),
+            Shape::Detect => match query::query_start(input) {
+                Ok(start) => Ok(query::query_pairs(
+                    input,
+                    start.query.unwrap_or(input.len()),
+                )),
                 Err(query::NoHost { at }) => Err(ParsePostbackError::Malformed {
                     param: "url".into(),
                     at,
@@ -1245,7 +1264,7 @@ impl Parser {
         shape: Shape,
         mut on_click_id: impl FnMut(&str),
     ) -> Result<Postback<'a>, ParsePostbackError> {
-        let query = self.locate(input, shape)?;
+        let pairs = self.pairs(input, shape)?;
         let profile = self.profile();
         let mut raws: [Option<Raw<'a, '_>>; 7] = [None; 7];
         let mut repeats = false;
@@ -1259,7 +1278,7 @@ impl Parser {
             clippy::explicit_counter_loop,
             reason = "measured: `enumerate` kept the loop out of registers"
         )]
-        for pair in query::pairs(input, query.clone()) {
+        for pair in pairs.clone() {
             if count >= self.limits.params {
                 return Err(ParsePostbackError::TooLong {
                     param: None,
@@ -1327,7 +1346,7 @@ impl Parser {
         };
         decode_fields(&mut st, &raws);
         if repeats {
-            self.check_repeats(&mut st, query::pairs(input, query));
+            self.check_repeats(&mut st, pairs);
         }
         if let Some((param, raw, at)) = st.json {
             read_json(profile, &mut st, param, raw, at);
@@ -1370,7 +1389,7 @@ impl Parser {
         // Rank 1: the click id's shape, unless it is a placeholder word (rank 3 says so).
         let shape = profile.click_id_shape();
         if let Some(read) = click
-            && placeholder_word(read).is_ok()
+            && !is_placeholder_word(read.text)
             && !shape.matches(read.text)
         {
             return Err(ParsePostbackError::Malformed {
@@ -1386,14 +1405,30 @@ impl Parser {
             });
         };
         // Rank 3, in field order; the token is the guard's to judge.
-        for read in texts.iter().take(Field::ALL.len() - 1).flatten() {
+        if let Some(read) = texts
+            .iter()
+            .take(Field::ALL.len() - 1)
+            .flatten()
+            .find(|read| is_placeholder_word(read.text))
+        {
             placeholder_word(*read)?;
         }
         let status = sent(Field::Status);
         let state = resolve_state(profile, status, None)?;
         let (payout, currency) = read_money(sent(Field::Payout), sent(Field::Currency))?;
         let (txid, event, token) = (sent(Field::Txid), sent(Field::Event), sent(Field::Token));
-        check_lengths(self.limits, [Some(click), status, txid, event, token])?;
+        let longest = [
+            click,
+            status.unwrap_or(click),
+            txid.unwrap_or(click),
+            event.unwrap_or(click),
+            token.unwrap_or(click),
+        ]
+        .iter()
+        .fold(0, |longest, read| longest.max(read.text.len()));
+        if longest > self.limits.value_bytes {
+            check_lengths(self.limits, [Some(click), status, txid, event, token])?;
+        }
         let mut postback = Postback {
             state,
             payout,
@@ -1549,7 +1584,7 @@ fn read_json<'a, 'p>(
 
 /// The macro in a value, looking through one more decoding when it still looks encoded.
 fn macro_in(got: &Got<'_, '_>, warnings: &mut Vec<Warning>) -> Option<Box<str>> {
-    let placeholder_word = got.value == "REPLACE" || got.value == "OPTIONAL";
+    let placeholder_word = is_placeholder_word(&got.value);
     if (got.flags & class::MACRO != 0 || placeholder_word)
         && let Some((s, e)) = find_macro(&got.value)
     {
@@ -1587,9 +1622,16 @@ impl Got<'_, '_> {
     }
 }
 
+/// Whether a whole value is a placeholder word some networks put where a value should be.
+#[inline]
+fn is_placeholder_word(text: &str) -> bool {
+    matches!(text.len(), 7 | 8) && (text == "REPLACE" || text == "OPTIONAL")
+}
+
 /// Rank 3 for a value with no macro bytes: the whole-value placeholder words.
+#[inline]
 fn placeholder_word(read: Read<'_, '_>) -> Result<(), ParsePostbackError> {
-    if read.text == "REPLACE" || read.text == "OPTIONAL" {
+    if is_placeholder_word(read.text) {
         return Err(ParsePostbackError::UnexpandedMacro {
             param: read.param.into(),
             text: read.text.into(),

@@ -46,45 +46,65 @@ pub(crate) struct NoHost {
     pub(crate) at: usize,
 }
 
-/// Finds the path, query and fragment of `target` by the rules in the module docs.
-pub(crate) fn locate(target: &[u8]) -> Result<Located, NoHost> {
-    let hash = find(target, [b'#']);
-    let before_fragment = target.get(..hash.unwrap_or(target.len())).unwrap_or(target);
-    let fragment = hash.map(|at| at + 1..target.len());
+/// Where a target's path is and where its query starts (its end is the first `#` after it,
+/// or the end): the rules in the module docs, read up to the first byte that decides them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Start {
+    pub(crate) path: Range<usize>,
+    /// Just past the query's `?` (0 for a bare query); `None` when there is no query.
+    pub(crate) query: Option<usize>,
+}
+
+/// Finds where `target`'s path is and its query starts, by the rules in the module docs.
+pub(crate) fn query_start(target: &[u8]) -> Result<Start, NoHost> {
     let path_start = if target.first() == Some(&b'/') {
         0
     } else if let Some(after) = scheme_end(target) {
         // A host holds no `/`, `?` or `#`; an empty one is no URL.
-        let rest = before_fragment.get(after..).unwrap_or_default();
-        let host_len = find(rest, [b'/', b'?']).unwrap_or(rest.len());
+        let rest = target.get(after..).unwrap_or_default();
+        let host_len = find(rest, [b'/', b'?', b'#']).unwrap_or(rest.len());
         if host_len == 0 {
             return Err(NoHost { at: after });
         }
         after + host_len
     } else {
-        // Relative: a `?` before any `=` or `&` ends a path; otherwise it is a bare query.
-        let first = find(before_fragment, [b'?', b'=', b'&']);
-        if first.is_none_or(|at| before_fragment.get(at) != Some(&b'?')) {
-            return Ok(Located {
-                path: 0..0,
-                query: (!before_fragment.is_empty()).then_some(0..before_fragment.len()),
-                fragment,
-            });
-        }
-        0
+        // Relative: a `?` before any `=`, `&` or `#` ends a path; otherwise it is a bare query.
+        let first = find(target, [b'?', b'=', b'&', b'#']);
+        let query = match first.map(|at| (at, target.get(at))) {
+            Some((at, Some(b'?'))) => {
+                return Ok(Start {
+                    path: 0..at,
+                    query: Some(at + 1),
+                });
+            }
+            // Nothing before the fragment: no query.
+            Some((0, Some(b'#'))) => None,
+            None if target.is_empty() => None,
+            _ => Some(0),
+        };
+        return Ok(Start { path: 0..0, query });
     };
-    let rest = before_fragment.get(path_start..).unwrap_or_default();
-    Ok(match find(rest, [b'?']) {
-        Some(q) => Located {
-            path: path_start..path_start + q,
-            query: Some(path_start + q + 1..before_fragment.len()),
-            fragment,
-        },
-        None => Located {
-            path: path_start..before_fragment.len(),
-            query: None,
-            fragment,
-        },
+    let rest = target.get(path_start..).unwrap_or_default();
+    let end = find(rest, [b'?', b'#']).map_or(target.len(), |at| path_start + at);
+    Ok(Start {
+        path: path_start..end,
+        query: (target.get(end) == Some(&b'?')).then_some(end + 1),
+    })
+}
+
+/// Finds the path, query and fragment of `target` by the rules in the module docs.
+pub(crate) fn locate(target: &[u8]) -> Result<Located, NoHost> {
+    let start = query_start(target)?;
+    let from = start.query.unwrap_or(start.path.end);
+    let hash = target
+        .get(from..)
+        .and_then(|rest| find(rest, [b'#']))
+        .map(|at| from + at);
+    let end = hash.unwrap_or(target.len());
+    Ok(Located {
+        path: start.path,
+        query: start.query.map(|query| query..end),
+        fragment: hash.map(|at| at + 1..target.len()),
     })
 }
 
@@ -151,25 +171,18 @@ impl<'a> Pair<'a> {
     }
 }
 
-/// The pairs of `text[range]` split at `&` (see the module docs), with offsets into `text`.
+/// The pairs of `text[range]` split at `&` (see the module docs), with offsets into `text`:
+/// a form body, or a query [`locate`] found.
 pub(crate) fn pairs(text: &[u8], range: Range<usize>) -> Pairs<'_> {
     let end = range.end.min(text.len());
-    let start = range.start.min(end);
-    let Masks {
-        ampersands,
-        equals,
-        unplain,
-    } = chunk_masks(text, start, end);
-    Pairs {
-        text,
-        at: start,
-        end,
-        base: start,
-        ampersands,
-        equals,
-        unplain,
-        done: start == end,
-    }
+    Pairs::new(text, range.start.min(end), end, false)
+}
+
+/// The pairs of the query that starts at `start` in a target and ends at its first `#` (or
+/// the target's end): [`pairs`] of [`locate`]'s query, found in the same pass as the pairs
+/// rather than by a search of its own.
+pub(crate) fn query_pairs(target: &[u8], start: usize) -> Pairs<'_> {
+    Pairs::new(target, start.min(target.len()), target.len(), true)
 }
 
 /// Iterator over the pairs of a query or body: see [`pairs`].
@@ -194,7 +207,45 @@ pub(crate) struct Pairs<'a> {
     equals: u64,
     /// Bit `i` set for each byte at `base + i` (not before `at`) that is not plain.
     unplain: u64,
+    /// Whether a `#` ends the text (a target's query) or is data (a form body).
+    to_fragment: bool,
     done: bool,
+}
+
+impl<'a> Pairs<'a> {
+    fn new(text: &'a [u8], start: usize, end: usize, to_fragment: bool) -> Self {
+        let mut pairs = Pairs {
+            text,
+            at: start,
+            end,
+            base: start,
+            ampersands: 0,
+            equals: 0,
+            unplain: 0,
+            to_fragment,
+            done: start == end,
+        };
+        if !pairs.done {
+            pairs.load();
+            pairs.done = pairs.at == pairs.end;
+        }
+        pairs
+    }
+
+    /// Reads the masks of the chunk at `base`; in a target, a `#` there ends the text.
+    #[inline]
+    fn load(&mut self) {
+        let masks = chunk_masks(self.text, self.base, self.end);
+        let mut kept = u64::MAX;
+        if self.to_fragment && masks.hashes != 0 {
+            let hash = masks.hashes.trailing_zeros();
+            self.end = self.base + hash as usize;
+            kept = (1u64 << hash) - 1;
+        }
+        self.ampersands = masks.ampersands & kept;
+        self.equals = masks.equals & kept;
+        self.unplain = masks.unplain & kept;
+    }
 }
 
 /// Whether a pair holding `byte` is not plain, so that a reader must look closer: bytes below
@@ -229,6 +280,7 @@ pub(crate) fn block_masks_naive(block: &[u8; 16]) -> Masks {
         ampersands: bits(&|byte| byte == b'&'),
         equals: bits(&|byte| byte == b'='),
         unplain: bits(&is_unplain),
+        hashes: bits(&|byte| byte == b'#'),
     }
 }
 
@@ -241,6 +293,8 @@ pub(crate) struct Masks {
     pub(crate) equals: u64,
     /// Not plain ([`is_unplain`]).
     pub(crate) unplain: u64,
+    /// `#`.
+    pub(crate) hashes: u64,
 }
 
 impl Masks {
@@ -249,6 +303,7 @@ impl Masks {
             ampersands: self.ampersands >> shift,
             equals: self.equals >> shift,
             unplain: self.unplain >> shift,
+            hashes: self.hashes >> shift,
         }
     }
 
@@ -257,6 +312,7 @@ impl Masks {
             ampersands: self.ampersands & kept,
             equals: self.equals & kept,
             unplain: self.unplain & kept,
+            hashes: self.hashes & kept,
         }
     }
 }
@@ -283,6 +339,7 @@ pub(crate) fn block_masks(block: &[u8; 16]) -> Masks {
     let bytes = load_unaligned_m128i(block);
     let amp = cmp_eq_mask_i8_m128i(bytes, splat(b'&'));
     let eq = cmp_eq_mask_i8_m128i(bytes, splat(b'='));
+    let hash = cmp_eq_mask_i8_m128i(bytes, splat(b'#'));
     // Below `&` as signed bytes: every byte past ASCII is negative, so below too. Or-ing
     // `0x20` folds `[` into `{` (and only bytes below `&` into `+` and `<`).
     let folded = bytes | splat(0x20);
@@ -297,6 +354,7 @@ pub(crate) fn block_masks(block: &[u8; 16]) -> Masks {
         ampersands: bits(amp),
         equals: bits(eq),
         unplain: bits(unplain),
+        hashes: bits(hash),
     }
 }
 
@@ -318,12 +376,14 @@ fn chunk_masks(text: &[u8], base: usize, end: usize) -> Masks {
         ampersands: 0,
         equals: 0,
         unplain: 0,
+        hashes: 0,
     };
     for (k, at) in (base..end).step_by(16).take(4).enumerate() {
         let block = masks_at(text, at, end);
         masks.ampersands |= block.ampersands << (16 * k);
         masks.equals |= block.equals << (16 * k);
         masks.unplain |= block.unplain << (16 * k);
+        masks.hashes |= block.hashes << (16 * k);
     }
     masks
 }
@@ -455,11 +515,7 @@ impl<'a> Iterator for Pairs<'a> {
                 self.done = true;
                 break self.end;
             }
-            Masks {
-                ampersands: self.ampersands,
-                equals: self.equals,
-                unplain: self.unplain,
-            } = chunk_masks(self.text, self.base, self.end);
+            self.load();
         };
         let name_at = self.at;
         self.at = end + 1;

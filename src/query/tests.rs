@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use super::{
     Plus, bad_escape, block_masks, block_masks_naive, decode, is_unplain, locate, pairs,
-    request_pairs,
+    query_pairs, query_start, request_pairs,
 };
 
 /// The pairs of `target`'s query as `name=value` text, or the offset of a missing host.
@@ -172,6 +172,7 @@ fn every_byte_in_every_lane_is_classed() {
                 ampersands: u64::from(byte == b'&') << lane,
                 equals: u64::from(byte == b'=') << lane,
                 unplain: u64::from(is_unplain(byte)) << lane,
+                hashes: u64::from(byte == b'#') << lane,
             };
             assert_eq!(block_masks(&block), want, "{byte:#04x} in lane {lane}");
             assert_eq!(
@@ -179,6 +180,25 @@ fn every_byte_in_every_lane_is_classed() {
                 want,
                 "{byte:#04x} in lane {lane}"
             );
+        }
+    }
+}
+
+proptest::proptest! {
+    /// A target's pairs found in one pass ([`query_pairs`], which stops at the first `#`) are
+    /// the pairs of the query [`locate`] finds: the parser and the guard read the same.
+    #[test]
+    fn query_pairs_are_the_pairs_of_the_located_query(
+        target in "(https://h\\.example|/p|p|)(\\?|#|)[a-z=&#%?]{0,150}",
+    ) {
+        let bytes = target.as_bytes();
+        let located = locate(bytes);
+        let start = query_start(bytes);
+        proptest::prop_assert_eq!(located.is_err(), start.is_err());
+        if let (Ok(located), Ok(start)) = (located, start) {
+            let one_pass: Vec<_> = query_pairs(bytes, start.query.unwrap_or(bytes.len())).collect();
+            let located: Vec<_> = pairs(bytes, located.query.unwrap_or(0..0)).collect();
+            proptest::prop_assert_eq!(one_pass, located, "{}", target);
         }
     }
 }
