@@ -190,7 +190,7 @@ fn query_for(profile: &'static Profile) -> impl Strategy<Value = String> {
             .map(|p| p.param.to_string()),
     );
     names.push("other".to_owned());
-    // Mostly plain values (the fast path), sometimes anything the general path must handle.
+    // Mostly plain values (the plain finish), sometimes anything decoding must handle.
     let value = prop_oneof![
         3 => "[a-zA-Z0-9_.-]{0,10}",
         1 => "[a-zA-Z0-9%+{}\\[\\]<>!$,;. é=_-]{0,12}",

@@ -594,7 +594,7 @@ fn the_store_is_asked_to_prefetch_the_click_before_the_load() {
     let outcome = tracker.handle(&Request::get(&target), OffsetDateTime::now_utc());
     assert_eq!(outcome.code(), "recorded");
     // Any of these is a postback the tracker still judges in full: an unknown click, an
-    // encoded id (the general path, which announces nothing) and one with a literal macro.
+    // encoded id (decoded, so not announced) and one with a literal macro.
     for other in [
         "/pb?click_id=nope&status=approved",
         "/pb?click_id=%61b&status=approved",
