@@ -210,8 +210,8 @@ impl<'a> Postback<'a> {
 
     /// This postback with the raw status word.
     #[must_use]
-    pub fn with_status(self, status: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.with_text(Text::Status, status.map(Into::into))
+    pub fn with_status(self, status: impl Into<Cow<'a, str>>) -> Self {
+        self.with_text(Text::Status, Some(status.into()))
     }
 
     /// This postback with a state.
@@ -237,20 +237,34 @@ impl<'a> Postback<'a> {
 
     /// This postback with a transaction id.
     #[must_use]
-    pub fn with_txid(self, txid: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.with_text(Text::Txid, txid.map(Into::into))
+    pub fn with_txid(self, txid: impl Into<Cow<'a, str>>) -> Self {
+        self.with_text(Text::Txid, Some(txid.into()))
     }
 
     /// This postback with an event or goal.
     #[must_use]
-    pub fn with_event(self, event: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.with_text(Text::Event, event.map(Into::into))
+    pub fn with_event(self, event: impl Into<Cow<'a, str>>) -> Self {
+        self.with_text(Text::Event, Some(event.into()))
     }
 
     /// This postback with a token.
     #[must_use]
-    pub fn with_token(self, token: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.with_text(Text::Token, token.map(Into::into))
+    pub fn with_token(self, token: impl Into<Cow<'a, str>>) -> Self {
+        self.with_text(Text::Token, Some(token.into()))
+    }
+
+    /// This postback without its token, as the postback log keeps it: the token is a secret.
+    ///
+    /// ```
+    /// use postback::Postback;
+    ///
+    /// let pb = Postback::new("abc").with_token("s3cret");
+    /// assert_eq!(pb.token(), Some("s3cret"));
+    /// assert_eq!(pb.without_token().token(), None);
+    /// ```
+    #[must_use]
+    pub fn without_token(self) -> Self {
+        self.with_text(Text::Token, None)
     }
 
     /// This postback with `warnings` added.
