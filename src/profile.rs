@@ -5,9 +5,8 @@
 //! example. A [`Profile`] writes one sender's conventions down as data, so the parser
 //! ([`crate::postback::Parser`]) stays one piece of code. The built-in profiles
 //! ([`Profile::builtin`]) cover well-known senders; your own load from config with `serde`.
-//! The URL builder's tracker entries are made from the same profiles
-//! ([`crate::catalog::TrackerParams::from_profile`]), so what a template sends is what the
-//! parser reads.
+//! The URL builder's tracker entries are these profiles plus an endpoint path
+//! ([`crate::catalog::TrackerParams`]), so what a template sends is what the parser reads.
 //!
 //! Parameter names are matched exactly (case-sensitive), as the senders' servers do.
 

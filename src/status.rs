@@ -286,6 +286,12 @@ impl StatusMap {
         self.entries.iter().map(|(word, state)| (&**word, *state))
     }
 
+    /// Every word and its state, in insertion order, as stored (for views that hand out a
+    /// slice, such as [`TrackerParams::status_words`](crate::catalog::TrackerParams::status_words)).
+    pub(crate) fn entries(&self) -> &[(Box<str>, ConversionState)] {
+        &self.entries
+    }
+
     /// How many words the map knows.
     #[must_use]
     pub fn len(&self) -> usize {
