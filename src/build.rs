@@ -21,6 +21,7 @@
 
 use crate::catalog::{Catalog, NetworkMacros, TrackerParams};
 use crate::lint::{LintContext, lint};
+use crate::profile::StatusParam;
 use crate::status::ConversionState;
 use crate::template::Dialect;
 
@@ -113,10 +114,10 @@ impl TrackerParams {
                 StatusPlan::Mapped(status) => {
                     param(&mut out, p);
                     dialect.write_macro(&mut out, status);
-                    for (mapping_param, state) in self.status_mapping() {
-                        let codes = network.codes_for(*state, self.status_mapping());
+                    for mapping in self.status_mapping() {
+                        let codes = network.codes_for(mapping.state, self.status_mapping());
                         if !codes.is_empty() {
-                            param(&mut out, mapping_param);
+                            param(&mut out, &mapping.param);
                             out.push_str(&codes);
                         }
                     }
@@ -194,20 +195,18 @@ impl TrackerParams {
         approved
     }
 
-    /// The state the tracker gives `word` (ASCII case ignored, as the parser does).
+    /// The state the tracker gives `word`, as the parser does.
     fn state_of(&self, word: &str) -> Option<ConversionState> {
-        self.status_words()
-            .iter()
-            .find(|(w, _)| w.eq_ignore_ascii_case(word))
-            .map(|(_, state)| *state)
+        self.profile().status_map().get(word)
     }
 
     /// The tracker's first word for `state`.
     fn word_for(&self, state: ConversionState) -> Option<&str> {
-        self.status_words()
+        self.profile()
+            .status_map()
             .iter()
             .find(|(_, s)| *s == state)
-            .map(|(word, _)| word.as_str())
+            .map(|(word, _)| word)
     }
 
     /// Writes a Keitaro value map from the network's states into this tracker's words.
@@ -248,8 +247,8 @@ enum StatusPlan<'n> {
 impl NetworkMacros {
     /// The network's status codes meaning `state`, comma-separated. Reversals are listed with
     /// rejections when the tracker has no mapping parameter for them.
-    fn codes_for(&self, state: ConversionState, mapping: &[(String, ConversionState)]) -> String {
-        let has_reversed = mapping.iter().any(|(_, s)| *s == ConversionState::Reversed);
+    fn codes_for(&self, state: ConversionState, mapping: &[StatusParam]) -> String {
+        let has_reversed = mapping.iter().any(|p| p.state == ConversionState::Reversed);
         let mut codes = String::new();
         for (value, s) in self.status_values() {
             let folded = if *s == ConversionState::Reversed && !has_reversed {

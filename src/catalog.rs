@@ -4,6 +4,9 @@
 //! CAKE's `#s2#`) and the parameters the *tracker* reads (Keitaro's `subid`, Voluum's `cid`).
 //! Getting either side wrong loses conversions silently, so the crate ships both as data:
 //! [`NetworkMacros`] per network and [`TrackerParams`] per tracker, gathered in a [`Catalog`].
+//! A tracker's entry is the parser's [`Profile`] for its postbacks plus an endpoint path, so
+//! what a built URL sends is what the [parser](crate::Parser) reads; the built-in trackers are
+//! the built-in profiles of the same names.
 //!
 //! The built-in catalog ([`Catalog::builtin`]) covers networks `affise`, `cake`, `everflow`,
 //! `tune` (alias `hasoffers`), `impact`, `admitad`, `awin`, `scaleo` and `keitaro` (Keitaro's
@@ -22,12 +25,13 @@
 //! let affise = Catalog::builtin().network("affise").expect("built in");
 //! assert_eq!(affise.click()[0], "sub1");
 //! let keitaro = Catalog::builtin().tracker("keitaro").expect("built in");
-//! assert_eq!(keitaro.click()[0], "subid");
+//! assert_eq!(&*keitaro.click()[0], "subid");
+//! assert_eq!(keitaro.profile(), postback::Profile::builtin("keitaro").unwrap());
 //! ```
 
 use std::sync::OnceLock;
 
-use crate::profile::Profile;
+use crate::profile::{Field, Profile, StatusParam};
 use crate::status::ConversionState;
 use crate::template::Dialect;
 
@@ -239,64 +243,56 @@ impl NetworkMacros {
     }
 }
 
-/// The parameters one tracker reads from an incoming postback, for writing templates.
+/// What one tracker reads from an incoming postback, for writing templates: the parser's
+/// [`Profile`] for its postbacks, and the endpoint path a postback URL goes to.
 ///
+/// The profile is the one model of what a receiver reads: the getters here are views of it,
+/// so the URL the builder writes and the linter checks is the one the parser reads
+/// ([`Parser::new`](crate::Parser::new) of [`TrackerParams::profile`]). The built-in entries
+/// are the parser's built-in profiles of the same names ([`TrackerParams::from_profile`]).
 /// Each parameter list is preferred name first; an empty list means the tracker has no such
-/// parameter. The built-in entries are made from the parser's built-in profiles of the same
-/// names ([`TrackerParams::from_profile`]), so the URL the builder writes is the one the parser
-/// reads.
+/// parameter.
+///
+/// In a config file (with the `serde` feature) an entry is its path and its profile, written as
+/// a [`Profile`] is:
+///
+/// ```toml
+/// [[trackers]]
+/// path = "/conv"
+/// profile = { name = "mine", click_id = ["clid"], payout = ["amount"] }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct TrackerParams {
-    name: String,
     path: String,
-    click: Vec<String>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    payout: Vec<String>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    currency: Vec<String>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    txid: Vec<String>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    status: Vec<String>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    status_words: Vec<(String, ConversionState)>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    status_mapping: Vec<(String, ConversionState)>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    default_state: Option<ConversionState>,
+    profile: Profile,
 }
 
 impl TrackerParams {
     /// An entry with a name, the endpoint path appended to the user's base URL, and the click
-    /// id parameter.
+    /// id parameter: [`TrackerParams::from_profile`] of [`Profile::new`]`(name, click)`.
     ///
     /// ```
     /// use postback::catalog::TrackerParams;
     ///
     /// let t = TrackerParams::new("mytracker", "/conv", "clid").with_payout("payout");
-    /// assert_eq!(t.click(), ["clid"]);
+    /// assert_eq!(&*t.click()[0], "clid");
+    /// assert_eq!(t.profile().payout_params(), t.payout());
     /// ```
     #[must_use]
     pub fn new(name: impl Into<String>, path: impl Into<String>, click: impl Into<String>) -> Self {
         Self {
-            name: name.into(),
             path: path.into(),
-            click: vec![click.into()],
-            payout: Vec::new(),
-            currency: Vec::new(),
-            txid: Vec::new(),
-            status: Vec::new(),
-            status_words: Vec::new(),
-            status_mapping: Vec::new(),
-            default_state: None,
+            profile: Profile::new(&name.into(), &click.into()),
         }
     }
 
-    /// The entry for a tracker whose incoming postbacks the parser reads with `profile`: its
-    /// parameters, status words, mapping parameters and default state, so the URL the builder
-    /// writes is the one the parser reads. `path` is the endpoint appended to the base URL. The
-    /// built-in trackers are made this way from the built-in profiles.
+    /// The entry for a tracker whose incoming postbacks the parser reads with `profile`: the
+    /// profile itself, and `path`, the endpoint appended to the base URL. Its parameters,
+    /// status words, mapping parameters and default state are the profile's, so the URL the
+    /// builder writes is the one the parser reads. The built-in trackers are made this way
+    /// from the built-in profiles.
     ///
     /// Your own endpoint, described once:
     ///
@@ -324,73 +320,65 @@ impl TrackerParams {
     /// ```
     #[must_use]
     pub fn from_profile(profile: &Profile, path: impl Into<String>) -> Self {
-        let names = |list: &[Box<str>]| list.iter().map(|n| String::from(&**n)).collect();
         Self {
-            name: profile.name().to_owned(),
             path: path.into(),
-            click: names(profile.click_id_params()),
-            payout: names(profile.payout_params()),
-            currency: names(profile.currency_params()),
-            txid: names(profile.txid_params()),
-            status: names(profile.status_params()),
-            status_words: profile
-                .status_map()
-                .iter()
-                .map(|(word, state)| (word.to_owned(), state))
-                .collect(),
-            status_mapping: profile
-                .status_mapping_params()
-                .iter()
-                .map(|p| (p.param.to_string(), p.state))
-                .collect(),
-            default_state: profile.default_state(),
+            profile: profile.clone(),
         }
     }
 
-    /// Adds a payout parameter.
+    /// Adds a payout parameter to the profile ([`Profile::with_payout_param`]).
     #[must_use]
     pub fn with_payout(mut self, param: impl Into<String>) -> Self {
-        self.payout.push(param.into());
+        self.profile = self.profile.with_payout_param(&param.into());
         self
     }
 
-    /// Adds a currency parameter.
+    /// Adds a currency parameter to the profile ([`Profile::with_currency_param`]).
     #[must_use]
     pub fn with_currency(mut self, param: impl Into<String>) -> Self {
-        self.currency.push(param.into());
+        self.profile = self.profile.with_currency_param(&param.into());
         self
     }
 
-    /// Adds a transaction id parameter.
+    /// Adds a transaction id parameter to the profile ([`Profile::with_txid_param`]).
     #[must_use]
     pub fn with_txid(mut self, param: impl Into<String>) -> Self {
-        self.txid.push(param.into());
+        self.profile = self.profile.with_txid_param(&param.into());
         self
     }
 
-    /// Adds a status parameter and the words it understands natively, each with its state.
+    /// Adds a status parameter to the profile, and the words it understands natively, each
+    /// with its state, to the profile's status map.
     #[must_use]
     pub fn with_status<I, S>(mut self, param: impl Into<String>, words: I) -> Self
     where
         I: IntoIterator<Item = (S, ConversionState)>,
         S: Into<String>,
     {
-        self.status.push(param.into());
-        self.status_words
-            .extend(words.into_iter().map(|(w, s)| (w.into(), s)));
+        let statuses = words
+            .into_iter()
+            .fold(self.profile.status_map().clone(), |map, (word, state)| {
+                map.with(&word.into(), state)
+            });
+        self.profile = self
+            .profile
+            .with_status_param(&param.into())
+            .with_status_map(statuses);
         self
     }
 
-    /// Adds status-mapping parameters: each names the state whose network codes it lists
-    /// (Keitaro: `lead_status` pending, `sale_status` approved, `rejected_status` rejected).
+    /// Adds status-mapping parameters to the profile: each names the state whose network codes
+    /// it lists (Keitaro: `lead_status` pending, `sale_status` approved, `rejected_status`
+    /// rejected).
     #[must_use]
     pub fn with_status_mapping<I, S>(mut self, params: I) -> Self
     where
         I: IntoIterator<Item = (S, ConversionState)>,
         S: Into<String>,
     {
-        self.status_mapping
-            .extend(params.into_iter().map(|(p, s)| (p.into(), s)));
+        for (param, state) in params {
+            self.profile = self.profile.with_status_mapping_param(&param.into(), state);
+        }
         self
     }
 
@@ -398,14 +386,20 @@ impl TrackerParams {
     /// when it does not count such a postback as a conversion (RedTrack records "other").
     #[must_use]
     pub fn with_default_state(mut self, state: Option<ConversionState>) -> Self {
-        self.default_state = state;
+        self.profile = self.profile.with_default_state(state);
         self
     }
 
-    /// The catalog name (`keitaro`).
+    /// The profile the parser reads this tracker's postbacks with.
+    #[must_use]
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The catalog name (`keitaro`): the profile's name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        self.profile.name()
     }
 
     /// The endpoint path appended to the base URL (`/postback`).
@@ -416,57 +410,75 @@ impl TrackerParams {
 
     /// Click id parameters, preferred first.
     #[must_use]
-    pub fn click(&self) -> &[String] {
-        &self.click
+    pub fn click(&self) -> &[Box<str>] {
+        self.profile.params(Field::ClickId)
     }
 
     /// Payout parameters, preferred first.
     #[must_use]
-    pub fn payout(&self) -> &[String] {
-        &self.payout
+    pub fn payout(&self) -> &[Box<str>] {
+        self.profile.params(Field::Payout)
     }
 
     /// Currency parameters.
     #[must_use]
-    pub fn currency(&self) -> &[String] {
-        &self.currency
+    pub fn currency(&self) -> &[Box<str>] {
+        self.profile.params(Field::Currency)
     }
 
     /// Transaction id parameters.
     #[must_use]
-    pub fn txid(&self) -> &[String] {
-        &self.txid
+    pub fn txid(&self) -> &[Box<str>] {
+        self.profile.params(Field::Txid)
     }
 
-    /// Status parameters.
+    /// Status parameters a postback URL can fill: the profile's, or none when a status could
+    /// not help. That is a tracker that has no word for approved and no mapping parameter,
+    /// and counts a postback without a status as approved: the builder never writes a status
+    /// for it, and the linter asks for none. Prosper202 reads `status` only for reversals;
+    /// a network's code for approved there would be a word it does not know, and a postback
+    /// with an unknown status is not counted.
     #[must_use]
-    pub fn status(&self) -> &[String] {
-        &self.status
+    pub fn status(&self) -> &[Box<str>] {
+        let profile = &self.profile;
+        let never_sent = profile.default_state() == Some(ConversionState::Approved)
+            && profile.status_mapping_params().is_empty()
+            && !profile
+                .status_map()
+                .iter()
+                .any(|(_, state)| state == ConversionState::Approved);
+        if never_sent {
+            &[]
+        } else {
+            profile.params(Field::Status)
+        }
     }
 
-    /// Status words the tracker understands natively, each with its state.
+    /// Status words the tracker understands natively, each with its state: the profile's
+    /// status map, in the order it was written.
     #[must_use]
-    pub fn status_words(&self) -> &[(String, ConversionState)] {
-        &self.status_words
+    pub fn status_words(&self) -> &[(Box<str>, ConversionState)] {
+        self.profile.status_map().entries()
     }
 
-    /// Status-mapping parameters and the state each one lists codes for.
+    /// Status-mapping parameters and the state each one lists codes for: the profile's.
     #[must_use]
-    pub fn status_mapping(&self) -> &[(String, ConversionState)] {
-        &self.status_mapping
+    pub fn status_mapping(&self) -> &[StatusParam] {
+        self.profile.status_mapping_params()
     }
 
     /// The state the tracker gives a postback without a status, if it counts one.
     #[must_use]
     pub fn default_state(&self) -> Option<ConversionState> {
-        self.default_state
+        self.profile.default_state()
     }
 
-    /// Whether `param` carries a status (the status parameter or a status-mapping one).
+    /// Whether `param` carries a status (a [status parameter](TrackerParams::status) or a
+    /// status-mapping one).
     #[must_use]
     pub fn is_status_param(&self, param: &str) -> bool {
-        self.status.iter().any(|p| p == param)
-            || self.status_mapping.iter().any(|(p, _)| p == param)
+        self.status().iter().any(|p| **p == *param)
+            || self.status_mapping().iter().any(|p| *p.param == *param)
     }
 }
 
@@ -510,7 +522,7 @@ impl Catalog {
     pub fn tracker(&self, name: &str) -> Option<&TrackerParams> {
         self.trackers
             .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(name))
+            .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
     /// Every network, in catalog order.
@@ -538,7 +550,7 @@ impl Catalog {
     #[must_use]
     pub fn with_tracker(mut self, tracker: TrackerParams) -> Self {
         self.trackers
-            .retain(|t| !t.name.eq_ignore_ascii_case(&tracker.name));
+            .retain(|t| !t.name().eq_ignore_ascii_case(tracker.name()));
         self.trackers.push(tracker);
         self
     }
@@ -591,10 +603,12 @@ pub(crate) fn parse_catalog(text: &str) -> Result<Catalog, DataError> {
             flush(&mut catalog, std::mem::replace(&mut entry, Entry::None));
             entry = match header.split_once(' ') {
                 Some(("network", name)) => Entry::Net(NetworkMacros::new(name, Dialect::Brace)),
-                Some(("tracker", name)) => Entry::Trk(TrackerParams {
-                    click: Vec::new(),
-                    ..TrackerParams::new(name, "", "")
-                }),
+                // A tracker is the parser's built-in profile of its name: what it reads is
+                // written down once, there.
+                Some(("tracker", name)) => {
+                    let profile = Profile::builtin(name).ok_or(err("unknown profile"))?;
+                    Entry::Trk(TrackerParams::from_profile(profile, ""))
+                }
                 _ => return Err(err("unknown section")),
             };
             continue;
@@ -631,25 +645,7 @@ pub(crate) fn parse_catalog(text: &str) -> Result<Catalog, DataError> {
                 _ => return Err(err("unknown network key")),
             },
             Entry::Trk(t) => match key {
-                // The parser's profile is the source of truth; later keys adjust it.
-                "profile" => {
-                    let profile = Profile::builtin(value).ok_or(err("unknown profile"))?;
-                    *t = TrackerParams {
-                        name: std::mem::take(&mut t.name),
-                        ..TrackerParams::from_profile(profile, std::mem::take(&mut t.path))
-                    };
-                }
                 "path" => value.clone_into(&mut t.path),
-                "click" => t.click = list,
-                "payout" => t.payout = list,
-                "currency" => t.currency = list,
-                "txid" => t.txid = list,
-                "status" => t.status = list,
-                "status_words" => t.status_words = pairs().ok_or(err("bad status pair"))?,
-                "status_mapping" => t.status_mapping = pairs().ok_or(err("bad status pair"))?,
-                "default_state" => {
-                    t.default_state = Some(value.parse().map_err(|_| err("bad state"))?);
-                }
                 _ => return Err(err("unknown tracker key")),
             },
         }
@@ -696,10 +692,17 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_catalog("[tracker x]\nprofile = nope").unwrap_err(),
+            parse_catalog("[tracker nope]\npath = /pb").unwrap_err(),
+            DataError {
+                line: 1,
+                what: "unknown profile"
+            }
+        );
+        assert_eq!(
+            parse_catalog("[tracker keitaro]\nstatus =").unwrap_err(),
             DataError {
                 line: 2,
-                what: "unknown profile"
+                what: "unknown tracker key"
             }
         );
         assert_eq!(expand_list("s{1..3} a").unwrap(), ["s1", "s2", "s3", "a"]);

@@ -103,7 +103,7 @@ pub use lint::{Finding, LintCode, LintContext, lint};
 pub use money::{Amount, Currency};
 pub use outcome::Outcome;
 pub use postback::{ParsePostbackError, Parser, Postback};
-pub use profile::Profile;
+pub use profile::{Field, Profile};
 pub use request::Request;
 pub use status::{ConversionState, StatusMap};
 pub use store::{Click, ClickStore, MemoryConfig, MemoryStore, MemoryStoreError};

@@ -619,9 +619,9 @@ impl<'s> Linter<'s, '_> {
         if let Some(tracker) = self.ctx.tracker {
             let click = params.iter().find(|p| {
                 p.name
-                    .is_some_and(|n| tracker.click().iter().any(|c| c == n))
+                    .is_some_and(|n| tracker.click().iter().any(|c| **c == *n))
             });
-            let preferred = tracker.click().first().map_or("click id", String::as_str);
+            let preferred = tracker.click().first().map_or("click id", |c| &**c);
             match click {
                 None => self.push(
                     LintCode::MissingClickMacro,
@@ -670,7 +670,7 @@ impl<'s> Linter<'s, '_> {
                 .ctx
                 .tracker
                 .and_then(|t| t.status().first())
-                .map_or("status", String::as_str);
+                .map_or("status", |p| &**p);
             let mut example = String::new();
             net.dialect().write_macro(&mut example, status_macro);
             self.push(

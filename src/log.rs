@@ -70,7 +70,7 @@ impl LogEntry {
             truncated: cut_target || cut_body,
             outcome,
             // The token is a secret: not in `Debug` output, not for a log screen's readers.
-            postback: postback.map(|pb| pb.with_token(None::<&str>)),
+            postback: postback.map(Postback::without_token),
             hint: hint.map(String::into_boxed_str),
         }
     }

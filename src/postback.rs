@@ -35,68 +35,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::money::{Amount, Currency, ParseAmountError};
+pub use crate::profile::Field;
 use crate::profile::{ClickIdShape, Profile};
 use crate::query;
 use crate::status::{ConversionState, Vocabulary};
 use crate::template;
-
-/// A fact a postback carries; each [`Profile`] names the parameters for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Field {
-    /// The click id the tracker issued.
-    ClickId,
-    /// The status word or code.
-    Status,
-    /// The payout amount.
-    Payout,
-    /// The payout's currency code.
-    Currency,
-    /// The transaction (order, conversion) id.
-    Txid,
-    /// The event or goal.
-    Event,
-    /// The shared-secret token.
-    Token,
-}
-
-impl Field {
-    /// Every field, in precedence order for error reports.
-    pub const ALL: [Self; 7] = [
-        Self::ClickId,
-        Self::Status,
-        Self::Payout,
-        Self::Currency,
-        Self::Txid,
-        Self::Event,
-        Self::Token,
-    ];
-
-    /// The stable lower-case name: `click_id`, `status`, `payout`, `currency`, `txid`, `event`,
-    /// `token`.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ClickId => "click_id",
-            Self::Status => "status",
-            Self::Payout => "payout",
-            Self::Currency => "currency",
-            Self::Txid => "txid",
-            Self::Event => "event",
-            Self::Token => "token",
-        }
-    }
-
-    const fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
 
 /// Something odd about a postback that did not stop it from parsing; a log can show it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
@@ -266,8 +209,8 @@ impl<'a> Postback<'a> {
 
     /// This postback with the raw status word.
     #[must_use]
-    pub fn with_status(self, status: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.with_text(Text::Status, status.map(Into::into))
+    pub fn with_status(self, status: impl Into<Cow<'a, str>>) -> Self {
+        self.with_text(Text::Status, Some(status.into()))
     }
 
     /// This postback with a state.
@@ -293,20 +236,34 @@ impl<'a> Postback<'a> {
 
     /// This postback with a transaction id.
     #[must_use]
-    pub fn with_txid(self, txid: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.with_text(Text::Txid, txid.map(Into::into))
+    pub fn with_txid(self, txid: impl Into<Cow<'a, str>>) -> Self {
+        self.with_text(Text::Txid, Some(txid.into()))
     }
 
     /// This postback with an event or goal.
     #[must_use]
-    pub fn with_event(self, event: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.with_text(Text::Event, event.map(Into::into))
+    pub fn with_event(self, event: impl Into<Cow<'a, str>>) -> Self {
+        self.with_text(Text::Event, Some(event.into()))
     }
 
     /// This postback with a token.
     #[must_use]
-    pub fn with_token(self, token: Option<impl Into<Cow<'a, str>>>) -> Self {
-        self.with_text(Text::Token, token.map(Into::into))
+    pub fn with_token(self, token: impl Into<Cow<'a, str>>) -> Self {
+        self.with_text(Text::Token, Some(token.into()))
+    }
+
+    /// This postback without its token, as the postback log keeps it: the token is a secret.
+    ///
+    /// ```
+    /// use postback::Postback;
+    ///
+    /// let pb = Postback::new("abc").with_token("s3cret");
+    /// assert_eq!(pb.token(), Some("s3cret"));
+    /// assert_eq!(pb.without_token().token(), None);
+    /// ```
+    #[must_use]
+    pub fn without_token(self) -> Self {
+        self.with_text(Text::Token, None)
     }
 
     /// This postback with `warnings` added.
@@ -866,20 +823,6 @@ impl From<Arc<Profile>> for Parser {
     }
 }
 
-impl Profile {
-    fn field_params(&self, field: Field) -> &[Box<str>] {
-        match field {
-            Field::ClickId => self.click_id_params(),
-            Field::Status => self.status_params(),
-            Field::Payout => self.payout_params(),
-            Field::Currency => self.currency_params(),
-            Field::Txid => self.txid_params(),
-            Field::Event => self.event_params(),
-            Field::Token => self.token_params(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Detect,
@@ -934,7 +877,7 @@ impl Names {
     fn new(profile: &Profile) -> Self {
         let fields = Field::ALL.into_iter().flat_map(|field| {
             profile
-                .field_params(field)
+                .params(field)
                 .iter()
                 .map(move |name| (name.clone(), Slot::Field(field)))
         });
@@ -1551,7 +1494,7 @@ fn read_json<'a, 'p>(
         }
     };
     for field in Field::ALL {
-        for name in profile.field_params(field) {
+        for name in profile.params(field) {
             let text = match object.get(&**name) {
                 None | Some(Value::Null) => continue,
                 Some(Value::String(text)) => text.trim().to_owned(),

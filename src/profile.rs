@@ -5,16 +5,82 @@
 //! example. A [`Profile`] writes one sender's conventions down as data, so the parser
 //! ([`crate::postback::Parser`]) stays one piece of code. The built-in profiles
 //! ([`Profile::builtin`]) cover well-known senders; your own load from config with `serde`.
-//! The URL builder's tracker entries are made from the same profiles
-//! ([`crate::catalog::TrackerParams::from_profile`]), so what a template sends is what the
-//! parser reads.
+//! The URL builder's tracker entries are these profiles plus an endpoint path
+//! ([`crate::catalog::TrackerParams`]), so what a template sends is what the parser reads.
 //!
 //! Parameter names are matched exactly (case-sensitive), as the senders' servers do.
 
+use std::fmt;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::status::{ConversionState, StatusMap, Vocabulary};
+
+/// A fact a postback carries; each [`Profile`] names the parameters for it
+/// ([`Profile::params`]).
+///
+/// A new fact is one variant here, its place in [`Field::ALL`], and its name in
+/// [`Field::as_str`], which is also its key in a profile's config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Field {
+    /// The click id the tracker issued.
+    ClickId,
+    /// The status word or code.
+    Status,
+    /// The payout amount.
+    Payout,
+    /// The payout's currency code.
+    Currency,
+    /// The transaction (order, conversion) id.
+    Txid,
+    /// The event or goal.
+    Event,
+    /// The shared-secret token.
+    Token,
+}
+
+impl Field {
+    /// Every field, in precedence order for error reports.
+    pub const ALL: [Self; 7] = [
+        Self::ClickId,
+        Self::Status,
+        Self::Payout,
+        Self::Currency,
+        Self::Txid,
+        Self::Event,
+        Self::Token,
+    ];
+
+    /// How many fields there are: the length of [`Field::ALL`].
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The stable lower-case name: `click_id`, `status`, `payout`, `currency`, `txid`, `event`,
+    /// `token`. It is also the field's key in a profile's config file.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClickId => "click_id",
+            Self::Status => "status",
+            Self::Payout => "payout",
+            Self::Currency => "currency",
+            Self::Txid => "txid",
+            Self::Event => "event",
+            Self::Token => "token",
+        }
+    }
+
+    /// The field's place in [`Field::ALL`], and so in a profile's `params`.
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
 
 /// A shape every click id of a profile must have; a violation is `malformed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -77,6 +143,9 @@ pub struct StatusParam {
 
 /// One sender's postback conventions: parameter names, status words and id shape.
 ///
+/// The parameter names are kept per [`Field`] and read with [`Profile::params`]; the
+/// `*_params` getters and `with_*_param` setters are the same for one field each.
+///
 /// Profiles are immutable once built, `Send + Sync`, and cheap to share (`Arc<Profile>` or the
 /// `&'static` built-ins).
 ///
@@ -109,108 +178,185 @@ pub struct StatusParam {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    serde(from = "config::ProfileConfig", into = "config::ProfileConfig")
+)]
 pub struct Profile {
     name: Box<str>,
-    #[cfg_attr(feature = "serde", serde(deserialize_with = "non_empty_names"))]
-    click_id: Box<[Box<str>]>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    status: Box<[Box<str>]>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    payout: Box<[Box<str>]>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    currency: Box<[Box<str>]>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    txid: Box<[Box<str>]>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    event: Box<[Box<str>]>,
-    #[cfg_attr(feature = "serde", serde(default))]
-    token: Box<[Box<str>]>,
-    #[cfg_attr(feature = "serde", serde(default))]
+    /// Each field's parameter names, at [`Field::index`]: the main one first, then aliases.
+    params: [Box<[Box<str>]>; Field::COUNT],
     statuses: StatusMap,
-    #[cfg_attr(feature = "serde", serde(default))]
     default_state: Option<ConversionState>,
-    #[cfg_attr(feature = "serde", serde(default))]
     click_id_shape: ClickIdShape,
-    #[cfg_attr(feature = "serde", serde(default))]
     status_params: Box<[StatusParam]>,
-    #[cfg_attr(feature = "serde", serde(default))]
     json_param: Option<Box<str>>,
-    #[cfg_attr(
-        feature = "serde",
-        serde(
+    attribution_window: Option<Duration>,
+}
+
+/// A profile as a config file writes it: one key per field (`click_id = [..]`, `payout = [..]`),
+/// which [`Profile`] keeps in one array instead. Only `name` and `click_id` are required.
+#[cfg(feature = "serde")]
+mod config {
+    use std::time::Duration;
+
+    use super::{ClickIdShape, Profile, StatusParam};
+    use crate::status::{ConversionState, StatusMap};
+
+    /// Each field's key is its [`Field::as_str`](super::Field::as_str) (a unit test checks
+    /// it); the array patterns in the conversions below fail to compile when a field is added
+    /// until it has a key here.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    // Named as the public type, so errors say "expected struct Profile".
+    #[serde(rename = "Profile", deny_unknown_fields)]
+    pub(super) struct ProfileConfig {
+        name: Box<str>,
+        #[serde(deserialize_with = "non_empty_names")]
+        click_id: Box<[Box<str>]>,
+        #[serde(default)]
+        status: Box<[Box<str>]>,
+        #[serde(default)]
+        payout: Box<[Box<str>]>,
+        #[serde(default)]
+        currency: Box<[Box<str>]>,
+        #[serde(default)]
+        txid: Box<[Box<str>]>,
+        #[serde(default)]
+        event: Box<[Box<str>]>,
+        #[serde(default)]
+        token: Box<[Box<str>]>,
+        #[serde(default)]
+        statuses: StatusMap,
+        #[serde(default)]
+        default_state: Option<ConversionState>,
+        #[serde(default)]
+        click_id_shape: ClickIdShape,
+        #[serde(default)]
+        status_params: Box<[StatusParam]>,
+        #[serde(default)]
+        json_param: Option<Box<str>>,
+        #[serde(
             default,
             rename = "attribution_window_secs",
             with = "window_secs",
             skip_serializing_if = "Option::is_none"
-        )
-    )]
-    attribution_window: Option<Duration>,
-}
+        )]
+        attribution_window: Option<Duration>,
+    }
 
-/// A profile's attribution window in config files: whole seconds, such as `2592000` for 30
-/// days.
-#[cfg(feature = "serde")]
-mod window_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    #[expect(
-        clippy::ref_option,
-        reason = "serde's `with` passes the field by reference"
-    )]
-    pub(super) fn serialize<S: Serializer>(
-        window: &Option<Duration>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match window {
-            Some(window) => serializer.serialize_some(&window.as_secs()),
-            None => serializer.serialize_none(),
+    impl From<ProfileConfig> for Profile {
+        fn from(config: ProfileConfig) -> Self {
+            let ProfileConfig {
+                name,
+                click_id,
+                status,
+                payout,
+                currency,
+                txid,
+                event,
+                token,
+                statuses,
+                default_state,
+                click_id_shape,
+                status_params,
+                json_param,
+                attribution_window,
+            } = config;
+            Self {
+                name,
+                params: [click_id, status, payout, currency, txid, event, token],
+                statuses,
+                default_state,
+                click_id_shape,
+                status_params,
+                json_param,
+                attribution_window,
+            }
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    impl From<Profile> for ProfileConfig {
+        fn from(profile: Profile) -> Self {
+            let Profile {
+                name,
+                params: [click_id, status, payout, currency, txid, event, token],
+                statuses,
+                default_state,
+                click_id_shape,
+                status_params,
+                json_param,
+                attribution_window,
+            } = profile;
+            Self {
+                name,
+                click_id,
+                status,
+                payout,
+                currency,
+                txid,
+                event,
+                token,
+                statuses,
+                default_state,
+                click_id_shape,
+                status_params,
+                json_param,
+                attribution_window,
+            }
+        }
+    }
+
+    /// A profile's attribution window in config files: whole seconds, such as `2592000` for 30
+    /// days.
+    mod window_secs {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        #[expect(
+            clippy::ref_option,
+            reason = "serde's `with` passes the field by reference"
+        )]
+        pub(super) fn serialize<S: Serializer>(
+            window: &Option<Duration>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match window {
+                Some(window) => serializer.serialize_some(&window.as_secs()),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_secs))
+        }
+    }
+
+    fn non_empty_names<'de, D: serde::Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_secs))
+    ) -> Result<Box<[Box<str>]>, D::Error> {
+        let names = <Box<[Box<str>]> as serde::Deserialize>::deserialize(deserializer)?;
+        if names.iter().any(|name| !name.trim().is_empty()) {
+            Ok(names)
+        } else {
+            Err(serde::de::Error::custom(
+                "`click_id` must name at least one parameter",
+            ))
+        }
     }
-}
-
-#[cfg(feature = "serde")]
-fn non_empty_names<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Box<[Box<str>]>, D::Error> {
-    let names = <Box<[Box<str>]> as serde::Deserialize>::deserialize(deserializer)?;
-    if names.iter().any(|name| !name.trim().is_empty()) {
-        Ok(names)
-    } else {
-        Err(serde::de::Error::custom(
-            "`click_id` must name at least one parameter",
-        ))
-    }
-}
-
-fn push(list: &mut Box<[Box<str>]>, name: &str) {
-    // Callers are builder methods, which also reset the index.
-    let mut names = std::mem::take(list).into_vec();
-    names.push(name.into());
-    *list = names.into_boxed_slice();
 }
 
 impl Profile {
     /// A profile that reads the click id from `click_id_param` and nothing else yet.
     #[must_use]
     pub fn new(name: &str, click_id_param: &str) -> Self {
+        let mut params: [Box<[Box<str>]>; Field::COUNT] = Default::default();
+        params[Field::ClickId.index()] = Box::new([click_id_param.into()]);
         Self {
             name: name.into(),
-            click_id: Box::new([click_id_param.into()]),
-            status: Box::default(),
-            payout: Box::default(),
-            currency: Box::default(),
-            txid: Box::default(),
-            event: Box::default(),
-            token: Box::default(),
+            params,
             statuses: StatusMap::new(),
             default_state: None,
             click_id_shape: ClickIdShape::Any,
@@ -220,46 +366,65 @@ impl Profile {
         }
     }
 
+    /// Also read `field` from `param`. A field's first name is its main one and the others are
+    /// aliases, read as well (a click id sent under two of them must agree).
+    ///
+    /// The `with_*_param` methods are this for one field each, for profiles written out by
+    /// hand; this one is for code that goes through [`Field::ALL`].
+    ///
+    /// ```
+    /// use postback::profile::{Field, Profile};
+    ///
+    /// let mine = Profile::new("my_network", "clickid")
+    ///     .with_param(Field::Payout, "amount")
+    ///     .with_param(Field::Payout, "sum");
+    /// let names: Vec<&str> = mine.params(Field::Payout).iter().map(|n| &**n).collect();
+    /// assert_eq!(names, ["amount", "sum"]);
+    /// assert_eq!(mine.params(Field::Payout), mine.payout_params());
+    /// ```
+    #[must_use]
+    pub fn with_param(mut self, field: Field, param: &str) -> Self {
+        let list = &mut self.params[field.index()];
+        let mut names = std::mem::take(list).into_vec();
+        names.push(param.into());
+        *list = names.into_boxed_slice();
+        self
+    }
+
     /// Also read the click id from `param` (an alias; duplicates must agree).
     #[must_use]
-    pub fn with_click_id_param(mut self, param: &str) -> Self {
-        push(&mut self.click_id, param);
-        self
+    pub fn with_click_id_param(self, param: &str) -> Self {
+        self.with_param(Field::ClickId, param)
     }
 
     /// Read the status word from `param` (call again for an alias).
     #[must_use]
-    pub fn with_status_param(mut self, param: &str) -> Self {
-        push(&mut self.status, param);
-        self
+    pub fn with_status_param(self, param: &str) -> Self {
+        self.with_param(Field::Status, param)
     }
 
     /// Read the payout from `param` (call again for an alias).
     #[must_use]
-    pub fn with_payout_param(mut self, param: &str) -> Self {
-        push(&mut self.payout, param);
-        self
+    pub fn with_payout_param(self, param: &str) -> Self {
+        self.with_param(Field::Payout, param)
     }
 
     /// Read the currency code from `param` (call again for an alias).
     #[must_use]
-    pub fn with_currency_param(mut self, param: &str) -> Self {
-        push(&mut self.currency, param);
-        self
+    pub fn with_currency_param(self, param: &str) -> Self {
+        self.with_param(Field::Currency, param)
     }
 
     /// Read the transaction id from `param` (call again for an alias).
     #[must_use]
-    pub fn with_txid_param(mut self, param: &str) -> Self {
-        push(&mut self.txid, param);
-        self
+    pub fn with_txid_param(self, param: &str) -> Self {
+        self.with_param(Field::Txid, param)
     }
 
     /// Read the event or goal from `param` (call again for an alias).
     #[must_use]
-    pub fn with_event_param(mut self, param: &str) -> Self {
-        push(&mut self.event, param);
-        self
+    pub fn with_event_param(self, param: &str) -> Self {
+        self.with_param(Field::Event, param)
     }
 
     /// Read the shared-secret token from `param` (call again for an alias).
@@ -270,9 +435,8 @@ impl Profile {
     /// [`Guard::with_profile`](crate::Guard::with_profile). The token is left out of the
     /// unexpanded-macro check and out of the postback log.
     #[must_use]
-    pub fn with_token_param(mut self, param: &str) -> Self {
-        push(&mut self.token, param);
-        self
+    pub fn with_token_param(self, param: &str) -> Self {
+        self.with_param(Field::Token, param)
     }
 
     /// Map status words with `statuses` (its vocabulary decides whether unknown words fail).
@@ -352,46 +516,64 @@ impl Profile {
         &self.name
     }
 
+    /// The parameter names `field` is read from, first the main one, then aliases; empty when
+    /// the profile does not read it.
+    ///
+    /// ```
+    /// use postback::profile::{Field, Profile};
+    ///
+    /// let voluum = Profile::builtin("voluum").unwrap();
+    /// for field in Field::ALL {
+    ///     let names: Vec<&str> = voluum.params(field).iter().map(|n| &**n).collect();
+    ///     println!("{field}: {names:?}"); // click_id: ["cid"], status: [], payout: ["payout"], …
+    /// }
+    /// assert!(voluum.params(Field::Status).is_empty());
+    /// ```
+    #[must_use]
+    pub fn params(&self, field: Field) -> &[Box<str>] {
+        &self.params[field.index()]
+    }
+
     /// The click id parameter names, first the main one, then aliases.
     #[must_use]
     pub fn click_id_params(&self) -> &[Box<str>] {
-        &self.click_id
+        self.params(Field::ClickId)
     }
 
     /// The status parameter names.
     #[must_use]
     pub fn status_params(&self) -> &[Box<str>] {
-        &self.status
+        self.params(Field::Status)
     }
 
     /// The payout parameter names.
     #[must_use]
     pub fn payout_params(&self) -> &[Box<str>] {
-        &self.payout
+        self.params(Field::Payout)
     }
 
     /// The currency parameter names.
     #[must_use]
     pub fn currency_params(&self) -> &[Box<str>] {
-        &self.currency
+        self.params(Field::Currency)
     }
 
     /// The transaction id parameter names.
     #[must_use]
     pub fn txid_params(&self) -> &[Box<str>] {
-        &self.txid
+        self.params(Field::Txid)
     }
 
     /// The event or goal parameter names.
     #[must_use]
     pub fn event_params(&self) -> &[Box<str>] {
-        &self.event
+        self.params(Field::Event)
     }
 
     /// The token parameter names.
     #[must_use]
     pub fn token_params(&self) -> &[Box<str>] {
-        &self.token
+        self.params(Field::Token)
     }
 
     /// The status words this profile knows.

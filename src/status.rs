@@ -286,6 +286,12 @@ impl StatusMap {
         self.entries.iter().map(|(word, state)| (&**word, *state))
     }
 
+    /// Every word and its state, in insertion order, as stored (for views that hand out a
+    /// slice, such as [`TrackerParams::status_words`](crate::catalog::TrackerParams::status_words)).
+    pub(crate) fn entries(&self) -> &[(Box<str>, ConversionState)] {
+        &self.entries
+    }
+
     /// How many words the map knows.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -314,27 +320,69 @@ impl Eq for StatusMap {}
 
 /// In config files a status map is a table of word → state plus an optional vocabulary:
 /// `{ words = { "1" = "approved", "2" = "pending" }, vocabulary = "closed" }`.
+///
+/// The words keep the order they are written in, both ways: a tracker's first word for a state
+/// is the one the URL builder writes (`TrackerParams::postback_url`), so a catalog loaded from
+/// config builds the URLs it was saved with.
 #[cfg(feature = "serde")]
 mod status_map_serde {
+    use std::fmt;
+
+    use serde::de::{MapAccess, Visitor};
+
     use super::{ConversionState, StatusMap, Vocabulary};
-    use std::collections::BTreeMap;
 
     #[derive(serde::Serialize, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Repr {
         #[serde(default)]
-        words: BTreeMap<String, ConversionState>,
+        words: Words,
         #[serde(default)]
         vocabulary: Vocabulary,
+    }
+
+    /// A table of words in document order (a `BTreeMap` would sort them).
+    #[derive(Default)]
+    struct Words(Vec<(String, ConversionState)>);
+
+    impl serde::Serialize for Words {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().map(|(word, state)| (word, state)))
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Words {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct WordsVisitor;
+
+            impl<'de> Visitor<'de> for WordsVisitor {
+                type Value = Words;
+
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a table of status words and their states")
+                }
+
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Words, A::Error> {
+                    let mut words = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                    while let Some(entry) = map.next_entry()? {
+                        words.push(entry);
+                    }
+                    Ok(Words(words))
+                }
+            }
+
+            deserializer.deserialize_map(WordsVisitor)
+        }
     }
 
     impl serde::Serialize for StatusMap {
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             Repr {
-                words: self
-                    .iter()
-                    .map(|(word, state)| (word.to_owned(), state))
-                    .collect(),
+                words: Words(
+                    self.iter()
+                        .map(|(word, state)| (word.to_owned(), state))
+                        .collect(),
+                ),
                 vocabulary: self.vocabulary,
             }
             .serialize(serializer)
@@ -346,6 +394,7 @@ mod status_map_serde {
             let repr = Repr::deserialize(deserializer)?;
             Ok(repr
                 .words
+                .0
                 .iter()
                 .fold(StatusMap::new(), |map, (word, state)| {
                     map.with(word, *state)

@@ -35,6 +35,8 @@ use std::hash::{BuildHasher, Hash};
 use std::ops::Range;
 use std::str::FromStr;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use crate::status::ConversionState;
 
 /// The longest template source accepted, in bytes. Offsets are stored as `u32`; real postback
@@ -433,41 +435,20 @@ pub enum ExpandError {
     },
 }
 
-/// Bytes that stay as they are in an [`Encoding::Component`] slot: RFC 3986 §2.3 unreserved
-/// characters (<https://www.rfc-editor.org/rfc/rfc3986#section-2.3>). Everything else is escaped,
-/// including `+` (a space to form decoders), `&`, `=`, `#` and `%`.
-const UNRESERVED: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
-        b += 1;
-    }
-    table
-};
+/// Bytes escaped in an [`Encoding::Component`] slot: all but the unreserved characters of
+/// RFC 3986 §2.3, `ALPHA / DIGIT / "-" / "." / "_" / "~"`
+/// (<https://www.rfc-editor.org/rfc/rfc3986#section-2.3>). So `+` (a space to form decoders),
+/// `&`, `=`, `#` and `%` are escaped too, and every non-ASCII byte is.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
-
-/// Percent-encodes `value` onto `out`, copying unreserved runs in one go.
+/// Percent-encodes `value`'s UTF-8 bytes onto `out`; runs that need no escaping are copied in
+/// one go.
 pub(crate) fn encode_component(out: &mut String, value: &str) {
-    let bytes = value.as_bytes();
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if UNRESERVED[usize::from(b)] {
-            continue;
-        }
-        if let Some(run) = value.get(run_start..i) {
-            out.push_str(run);
-        }
-        out.push('%');
-        out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-        out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
-        run_start = i + 1;
-    }
-    if let Some(run) = value.get(run_start..) {
-        out.push_str(run);
-    }
+    out.extend(utf8_percent_encode(value, COMPONENT));
 }
 
 /// A `u32` byte range into the template source.

@@ -351,7 +351,7 @@ impl<S: ClickStore> Tracker<S> {
                 body.as_deref(),
                 outcome.clone(),
                 // Dropped before the copy, not after: one allocation fewer per entry.
-                postback.map(|pb| pb.with_token(None::<&str>).into_owned()),
+                postback.map(|pb| pb.without_token().into_owned()),
                 hint,
             ));
         } else {

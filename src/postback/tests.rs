@@ -77,7 +77,7 @@ proptest::proptest! {
             .map(|(field, value)| {
                 let name = super::Field::ALL
                     .get(*field)
-                    .and_then(|&field| parser.profile().field_params(field).first())
+                    .and_then(|&field| parser.profile().params(field).first())
                     .map_or("x", |name| &**name);
                 format!("{name}={value}")
             })

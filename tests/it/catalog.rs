@@ -239,3 +239,83 @@ fn builtin_trackers_are_made_from_the_parser_profiles() {
     let prosper = Catalog::builtin().tracker("prosper202").unwrap();
     assert!(prosper.status().is_empty());
 }
+
+/// A tracker entry is its profile plus a path: every list it gives is the profile's, and a
+/// builder edit lands in the profile the parser reads.
+#[test]
+fn tracker_params_are_views_of_their_profile() {
+    use postback::profile::{Field, Profile};
+    for trk in Catalog::builtin().trackers() {
+        let profile = trk.profile();
+        assert_eq!(
+            Some(profile),
+            Profile::builtin(trk.name()),
+            "{}",
+            trk.name()
+        );
+        assert_eq!(trk.click(), profile.params(Field::ClickId));
+        assert_eq!(trk.currency(), profile.params(Field::Currency));
+        assert_eq!(trk.status_mapping(), profile.status_mapping_params());
+        let words: Vec<_> = trk.status_words().iter().map(|(w, s)| (&**w, *s)).collect();
+        let map: Vec<_> = profile.status_map().iter().collect();
+        assert_eq!(words, map, "{}", trk.name());
+    }
+    let trk = TrackerParams::new("t", "/pb", "cid")
+        .with_payout("amt")
+        .with_status("st", [("ok", ConversionState::Approved)])
+        .with_status_mapping([("ok_status", ConversionState::Approved)]);
+    let pb = postback::Parser::new(trk.profile().clone())
+        .parse("/pb?cid=c1&amt=2&st=yes&ok_status=yes")
+        .unwrap();
+    assert_eq!(pb.state(), Some(ConversionState::Approved));
+    assert_eq!(pb.payout().unwrap().to_string(), "2");
+    assert!(trk.is_status_param("st") && trk.is_status_param("ok_status"));
+}
+
+/// Prosper202 reads `status` only for reversals, so a URL carries none: a network's approved
+/// code there would be a word the profile does not know, and such a postback is not counted.
+#[test]
+fn a_status_the_tracker_cannot_count_is_not_sent() {
+    let prosper = Catalog::builtin().tracker("prosper202").unwrap();
+    let status: Vec<&str> = prosper
+        .profile()
+        .status_params()
+        .iter()
+        .map(|p| &**p)
+        .collect();
+    assert_eq!(status, ["status"], "the parser reads it");
+    assert!(prosper.status().is_empty(), "a template sends none");
+    let parser = postback::Parser::new(prosper.profile().clone());
+    let counted = parser.parse("subid=42").unwrap();
+    assert_eq!(counted.state(), Some(ConversionState::Approved));
+    let unknown = parser.parse("subid=42&status=1").unwrap();
+    assert_eq!(unknown.state(), None);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_tracker_loads_from_config_as_a_path_and_a_profile() {
+    let config = r#"{"trackers":[{"path":"/conv","profile":{"name":"mine","click_id":["clid"],"payout":["amount"]}}]}"#;
+    let catalog: Catalog = serde_json::from_str(config).unwrap();
+    let mine = catalog.tracker("mine").unwrap();
+    assert_eq!(mine.path(), "/conv");
+    assert_eq!(&*mine.payout()[0], "amount");
+    // Saved and loaded, the built-in catalog builds the same URLs: a tracker's first word for
+    // a state (BeMob's `approved`, not its code `2`) survives the trip.
+    let json = serde_json::to_string(Catalog::builtin()).unwrap();
+    let back: Catalog = serde_json::from_str(&json).unwrap();
+    for net in Catalog::builtin().networks() {
+        for trk in Catalog::builtin().trackers() {
+            let (net, trk, base) = (net.name(), trk.name(), "https://tr.example");
+            assert_eq!(
+                back.build_postback_url(net, trk, base),
+                build_postback_url(net, trk, base)
+            );
+        }
+    }
+    let typo = r#"{"trackers":[{"path":"/conv","click":["clid"]}]}"#;
+    let err = serde_json::from_str::<Catalog>(typo)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `click`"), "{err}");
+}

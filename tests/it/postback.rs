@@ -149,24 +149,28 @@ fn plain_values_borrow_and_encoded_values_allocate() {
 #[test]
 fn borrowed_and_owned_texts_are_the_same_postback() {
     let borrowed = Postback::new("abc")
-        .with_status(Some("sale"))
-        .with_txid(Some("T1"))
+        .with_status("sale")
+        .with_txid("T1")
+        .with_token("s3cret")
         .with_state(Some(ConversionState::Approved));
     let owned = Postback::new(String::from("abc"))
-        .with_status(Some(String::from("sale")))
-        .with_txid(Some(String::from("T1")))
+        .with_status(String::from("sale"))
+        .with_txid(String::from("T1"))
+        .with_token(String::from("s3cret"))
         .with_state(Some(ConversionState::Approved));
     assert_eq!(borrowed, owned);
     assert_eq!(format!("{borrowed:?}"), format!("{owned:?}"));
     assert_eq!(borrowed.clone().into_owned(), owned);
 
     let replaced = owned
-        .with_status(Some("lead"))
-        .with_txid(None::<&str>)
-        .with_event(Some(String::from("deposit")));
+        .with_status("lead")
+        .with_txid("T2")
+        .with_event(String::from("deposit"))
+        .without_token();
     assert_eq!(replaced.status(), Some("lead"));
-    assert_eq!(replaced.txid(), None);
+    assert_eq!(replaced.txid(), Some("T2"));
     assert_eq!(replaced.event(), Some("deposit"));
+    assert_eq!(replaced.token(), None);
     assert_ne!(replaced, borrowed);
 
     // Warnings travel with the owned texts.
@@ -282,7 +286,7 @@ fn builder_postbacks_compare_with_parsed_ones() {
         .parse("click_id=abc&status=sale&payout=1.50")
         .unwrap();
     let built = Postback::new("abc")
-        .with_status(Some("sale"))
+        .with_status("sale")
         .with_state(Some(ConversionState::Approved))
         .with_payout("1.5".parse().ok());
     assert_eq!(parsed, built, "payouts compare by value");

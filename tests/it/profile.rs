@@ -125,3 +125,58 @@ fn builtins_round_trip_through_config() {
         assert_eq!(&back, profile, "{json}");
     }
 }
+
+#[test]
+fn params_are_keyed_by_field() {
+    use postback::Field;
+    let mut mine = Profile::new("mine", "c");
+    for field in Field::ALL {
+        mine = mine.with_param(field, &format!("{field}_alias"));
+    }
+    for field in Field::ALL {
+        let names: Vec<&str> = mine.params(field).iter().map(|n| &**n).collect();
+        let alias = format!("{field}_alias");
+        match field {
+            Field::ClickId => assert_eq!(names, ["c", &alias]),
+            _ => assert_eq!(names, [&alias]),
+        }
+    }
+    assert_eq!(mine.payout_params(), mine.params(Field::Payout));
+    assert_eq!(mine.token_params(), mine.params(Field::Token));
+    assert_eq!(Field::COUNT, Field::ALL.len());
+}
+
+/// Each field's config key is its `Field::as_str`, and errors still name the field.
+#[cfg(feature = "serde")]
+#[test]
+fn config_keys_are_the_field_names() {
+    use postback::Field;
+    let mut mine = Profile::new("mine", "c");
+    for field in Field::ALL {
+        mine = mine.with_param(field, field.as_str());
+    }
+    let json = serde_json::to_value(&mine).unwrap();
+    for field in Field::ALL {
+        let names = json[field.as_str()].as_array().unwrap();
+        assert_eq!(
+            names.last().and_then(|n| n.as_str()),
+            Some(field.as_str()),
+            "{json}"
+        );
+    }
+    assert_eq!(serde_json::from_value::<Profile>(json).unwrap(), mine);
+
+    let err = serde_json::from_str::<Profile>(r#"{"name": "x", "click_id": ["c"], "payot": []}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `payot`"), "{err}");
+    assert!(err.contains("`payout`"), "{err}");
+    let err = serde_json::from_str::<Profile>(r#"{"name": "x", "click_id": ["c"], "txid": 1}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid type: integer `1`"), "{err}");
+    let err = serde_json::from_str::<Profile>("[]")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("struct Profile"), "{err}");
+}

@@ -14,8 +14,8 @@ use postback::catalog::{NetworkMacros, TrackerParams};
 use postback::profile::ClickIdShape;
 use postback::template::{OnMissing, Template, Value};
 use postback::{
-    Catalog, Click, ClickId, ConversionState, LintContext, MemoryStore, Outcome, Parser, Profile,
-    Request, Tracker, build_postback_url, lint,
+    Catalog, Click, ClickId, ConversionState, LintContext, MemoryStore, Outcome, Parser, Request,
+    Tracker, build_postback_url, lint,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -410,7 +410,7 @@ pub(crate) fn run(
             "unknown network or tracker",
         ));
     };
-    let profile = Profile::builtin(tracker.name()).unwrap_or_else(|| Profile::generic());
+    let profile = tracker.profile();
     let mut run = Run {
         network,
         tracker,
