@@ -19,7 +19,7 @@
 //!   applied.
 //! - **Newest signed wins.** A conversion keeps the newest signed timestamp applied to it
 //!   ([`Verified::signed_at`](crate::guard::Verified::signed_at)). A signed postback older than
-//!   that is [`Outcome::Stale`] whatever it says, before any other rule: a replay inside the
+//!   that is [`Outcome::Stale`] whatever it says, before the state rules: a replay inside the
 //!   signature's window, or a sender's late retry, never rolls a state or a payout back. One
 //!   with the same timestamp or a newer one follows the other rules (the same postback again
 //!   is a duplicate), and a change it commits stores the later of the two timestamps. A
