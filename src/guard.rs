@@ -46,7 +46,7 @@
 //!     .with_peer("10.0.0.2".parse::<IpAddr>()?)
 //!     .with_headers(&headers);
 //! let now = OffsetDateTime::now_utc();
-//! assert_eq!(guard.check(&req, now), Ok(()));
+//! assert!(guard.check(&req, now).is_ok());
 //!
 //! // The same request from anywhere else is refused, whatever headers it sends:
 //! let spoofed = req.clone().with_peer("198.51.100.66".parse::<IpAddr>()?);
@@ -340,6 +340,9 @@ impl Guard {
     /// ([`GuardError::TokenParamConflict`]). `now` is only read by the signature's
     /// timestamp window.
     ///
+    /// A request that passes comes back as [`Verified`]: what the guard vouches for, such as
+    /// the signed timestamp that the tracker orders a conversion's postbacks by.
+    ///
     /// # Errors
     ///
     /// A [`GuardError`] saying which check failed and what to look at, for example:
@@ -352,7 +355,11 @@ impl Guard {
     /// - signature problems: [`GuardError::MissingSignature`], [`GuardError::MalformedSignature`],
     ///   [`GuardError::BadSignature`], [`GuardError::SplitParams`], [`GuardError::MissingTimestamp`],
     ///   [`GuardError::BadTimestamp`], [`GuardError::Expired`], [`GuardError::FromFuture`].
-    pub fn check(&self, request: &Request<'_>, now: OffsetDateTime) -> Result<(), GuardError> {
+    pub fn check(
+        &self,
+        request: &Request<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Verified, GuardError> {
         if let Some(conflict) = self.token_param_conflict() {
             return Err(conflict.clone());
         }
@@ -366,12 +373,16 @@ impl Guard {
             self.check_token(request)?;
         }
         #[cfg(feature = "signature")]
-        if let Some(signature) = &self.signature {
-            signature.verify(request, now)?;
-        }
+        let signed_at = match &self.signature {
+            Some(signature) => Some(signature.verify(request, now)?),
+            None => None,
+        };
         #[cfg(not(feature = "signature"))]
-        let _ = now;
-        Ok(())
+        let signed_at = {
+            let _ = now;
+            None
+        };
+        Ok(Verified { signed_at })
     }
 
     /// The address the request came from: the socket peer, or, when the peer is a trusted
@@ -647,6 +658,40 @@ fn matches_any(presented: &[u8], tokens: &[Box<[u8]>]) -> bool {
         matched |= presented.ct_eq(token);
     }
     bool::from(matched)
+}
+
+/// What [`Guard::check`] vouches for about a request it let through.
+///
+/// A guard that checks a signature (feature `signature`) returns the request's signed
+/// timestamp: the sender's own clock, covered by the signature and inside the window. The
+/// [`Tracker`](crate::Tracker) hands it to [`decide`](crate::tracker::decide), so a signed
+/// postback older than one already applied to its conversion is
+/// [`Outcome::Stale`](crate::Outcome::Stale) and changes nothing.
+///
+/// ```
+/// use postback::guard::Guard;
+/// use postback::Request;
+///
+/// // Nothing configured: everything passes, and nothing about the request is vouched for.
+/// let verified = Guard::new().check(&Request::get("/pb?subid=abc"), time::OffsetDateTime::UNIX_EPOCH)?;
+/// assert_eq!(verified.signed_at(), None);
+/// # Ok::<(), postback::guard::GuardError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Verified {
+    signed_at: Option<i64>,
+}
+
+impl Verified {
+    /// The signed timestamp, in Unix seconds, when the guard checks a signature; `None` when
+    /// it checks none (tokens and addresses carry no time).
+    ///
+    /// It is the sender's clock, not the tracker's: order postbacks of one sender by it, and
+    /// compare it with the tracker's `now` only through the signature's window.
+    #[must_use]
+    pub const fn signed_at(&self) -> Option<i64> {
+        self.signed_at
+    }
 }
 
 /// Why [`Guard::check`] refused a request. Messages say what to check and never contain a

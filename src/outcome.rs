@@ -30,6 +30,10 @@ pub enum Outcome {
     },
     /// The conversion is already in that state: nothing changed.
     Duplicate,
+    /// The postback is signed, and older than a signed postback already applied to its
+    /// conversion (a replay inside the signature's window, or a sender's late retry): nothing
+    /// changed, whatever it says. Answered 200, so the sender stops retrying.
+    Stale,
     /// No click has that id.
     ClickNotFound,
     /// The click is older than the attribution window.
@@ -53,14 +57,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The stable code: `recorded`, `updated`, `duplicate`, `click_not_found`, `expired`,
-    /// `illegal_transition`, `unmapped_status`, `unauthorized`, `invalid` or `store_error`.
+    /// The stable code: `recorded`, `updated`, `duplicate`, `stale`, `click_not_found`,
+    /// `expired`, `illegal_transition`, `unmapped_status`, `unauthorized`, `invalid` or
+    /// `store_error`.
     #[must_use]
     pub const fn code(&self) -> &'static str {
         match self {
             Self::Recorded => "recorded",
             Self::Updated { .. } => "updated",
             Self::Duplicate => "duplicate",
+            Self::Stale => "stale",
             Self::ClickNotFound => "click_not_found",
             Self::Expired => "expired",
             Self::IllegalTransition { .. } => "illegal_transition",
@@ -73,14 +79,14 @@ impl Outcome {
 
     /// The HTTP status to answer the sender with.
     ///
-    /// 200 for recorded, updated and duplicate, so the network stops retrying; 404 for an
+    /// 200 for recorded, updated, duplicate and stale, so the network stops retrying; 404 for an
     /// unknown click; 410 for an expired one; 422 for an illegal transition or an unmapped
     /// status; 400 for an invalid request; 401 or 403 from the guard; 503 for a store failure,
     /// the only outcome a sender should retry.
     #[must_use]
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::Recorded | Self::Updated { .. } | Self::Duplicate => 200,
+            Self::Recorded | Self::Updated { .. } | Self::Duplicate | Self::Stale => 200,
             Self::ClickNotFound => 404,
             Self::Expired => 410,
             Self::IllegalTransition { .. } | Self::UnmappedStatus => 422,
@@ -116,6 +122,9 @@ impl Outcome {
             Self::Recorded | Self::Updated { .. } => return None,
             Self::Duplicate => "already recorded in this state: the network retried or fired \
                                 the same postback twice; nothing was counted again"
+                .to_owned(),
+            Self::Stale => "signed earlier than a postback already applied to this conversion: \
+                            a replay or a late retry of an older postback; nothing was changed"
                 .to_owned(),
             Self::ClickNotFound => match ClickId::parse(click_id) {
                 Ok(id) => format!(

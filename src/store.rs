@@ -6,7 +6,8 @@
 //! the same click, needs one primitive from a store and nothing more:
 //!
 //! 1. [`ClickStore::load`] returns a [`StoredClick`]: the click's time, the conversion the
-//!    postback is about (if any) and the click's [`Version`];
+//!    postback is about (if any) with the newest signed timestamp applied to it, and the
+//!    click's [`Version`];
 //! 2. the tracker decides what to do with a pure function ([`decide`](crate::tracker::decide));
 //! 3. [`ClickStore::commit`] applies the resulting [`Change`] **only if the version is still the
 //!    one loaded**, and bumps it; otherwise it reports [`Commit::Conflict`] and changes nothing.
@@ -19,13 +20,16 @@
 //! # Implementing a store
 //!
 //! - `load(id, key)`: the click with that id, or `None`; its version; and the one conversion of
-//!   that click whose [`ConversionKey`] equals `key`, if there is one.
+//!   that click whose [`ConversionKey`] equals `key`, if there is one, with the signed
+//!   timestamp stored with it ([`StoredClick::signed_at`]).
 //! - `commit(id, expected, change)`: atomically, if the click exists and its version equals
 //!   `expected`: apply the change (record a new conversion under its key, or update the state,
-//!   payout and currency of the existing one and append to its history), set the version to
-//!   anything different from `expected` (typically `expected + 1`), and answer
-//!   [`Commit::Applied`]. If the version differs or the click is gone, answer
-//!   [`Commit::Conflict`] without writing anything.
+//!   payout and currency of the existing one and append to its history), store the change's
+//!   [`ConversionData::signed_at`] as the conversion's signed timestamp (`None` included),
+//!   set the version to anything different from `expected` (typically `expected + 1`), and
+//!   answer [`Commit::Applied`]. If the version differs or the click is gone, answer
+//!   [`Commit::Conflict`] without writing anything. The timestamp is part of the change: a
+//!   commit writes both or neither.
 //! - Store errors (a lost connection, a timeout) are `Err(Self::Error)`: the tracker answers
 //!   them with a 5xx status so the network retries, and never guesses.
 //!
@@ -371,6 +375,11 @@ pub struct StoredClick {
     pub clicked_at: OffsetDateTime,
     /// Where the conversion with the requested key stands, if the click has one.
     pub conversion: Option<Standing>,
+    /// The newest signed timestamp (Unix seconds) applied to that conversion, as the last
+    /// commit stored it ([`ConversionData::signed_at`]); `None` when no signed postback set
+    /// it, or when there is no conversion. [`decide`](crate::tracker::decide) answers an
+    /// older signed postback with [`Outcome::Stale`](crate::Outcome::Stale).
+    pub signed_at: Option<i64>,
 }
 
 /// Where a conversion stands: its state, payout and currency.
@@ -399,6 +408,11 @@ pub struct ConversionData<'a> {
     pub status: Option<&'a str>,
     /// When the tracker accepted it.
     pub at: OffsetDateTime,
+    /// The conversion's newest signed timestamp (Unix seconds) once this change commits: the
+    /// later of the stored one and the postback's own, `None` if neither was signed. The
+    /// store keeps it with the conversion in the same commit, and [`ClickStore::load`]
+    /// returns it as [`StoredClick::signed_at`].
+    pub signed_at: Option<i64>,
 }
 
 /// A change [`decide`](crate::tracker::decide) asks the store to commit.
@@ -461,14 +475,16 @@ pub enum Inserted {
 }
 
 /// One conversion of a click with its history, as [`ClickStore::conversions`] reports it.
-// No `repr`: 88 bytes on 64-bit targets, as under the `repr(C)` it had when `MemoryStore` kept
-// these inline; it keeps its own record now and builds this only when asked.
+// No `repr`: 104 bytes on 64-bit targets. `MemoryStore` keeps its own record and builds this
+// only when asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversion {
     /// What identifies it on its click.
     pub key: ConversionKey<'static>,
     /// Its state, payout and currency now.
     pub standing: Standing,
+    /// The newest signed timestamp (Unix seconds) applied to it, if a signed postback set it.
+    pub signed_at: Option<i64>,
     /// Every postback that set it, oldest first: the first entry recorded it.
     pub history: Vec<HistoryEntry>,
 }

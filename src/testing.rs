@@ -35,6 +35,7 @@ pub fn check_store<S: ClickStore>(make: impl Fn() -> S) {
     insert_then_read_back(&make());
     commit_is_compare_and_set(&make());
     updates_keep_history(&make());
+    signed_timestamp_commits_with_its_change(&make());
     keys_are_independent(&make());
     racing_commits_apply_once(&make());
     concurrent_new_conversions_are_all_kept(&make());
@@ -61,6 +62,14 @@ fn data(state: ConversionState, payout: &str) -> ConversionData<'static> {
         },
         status: Some(state.as_str()),
         at: click_time() + time::Duration::hours(1),
+        signed_at: None,
+    }
+}
+
+fn signed(state: ConversionState, payout: &str, signed_at: i64) -> ConversionData<'static> {
+    ConversionData {
+        signed_at: Some(signed_at),
+        ..data(state, payout)
     }
 }
 
@@ -267,6 +276,114 @@ fn updates_keep_history<S: ClickStore>(store: &S) {
         "history keeps every accepted postback, oldest first"
     );
     assert_eq!(conversion.history[0].status.as_deref(), Some("pending"));
+}
+
+/// The newest signed timestamp is part of the conversion: `load` and `conversions()` give back
+/// what the last applied commit stored, a refused commit stores none of it, and each
+/// conversion of a click has its own.
+fn signed_timestamp_commits_with_its_change<S: ClickStore>(store: &S) {
+    let id = fresh_text_id("signed");
+    insert_new(store, &id);
+    let key = ConversionKey::DEFAULT;
+    let v0 = load(store, &id, &key).version;
+    let record = Change::Record {
+        key: key.clone(),
+        data: signed(ConversionState::Pending, "10", 1_732_435_200),
+    };
+    assert_eq!(ok(store.commit(&id, v0, &record)), Commit::Applied);
+    let loaded = load(store, &id, &key);
+    assert_eq!(
+        loaded.signed_at,
+        Some(1_732_435_200),
+        "load() gives back the signed timestamp a record stored"
+    );
+
+    // A commit on a stale version writes neither the state nor the timestamp.
+    let stale = Change::Update {
+        key: key.clone(),
+        from: ConversionState::Pending,
+        data: signed(ConversionState::Approved, "12", 1_732_435_260),
+    };
+    assert_eq!(
+        ok(store.commit(&id, v0, &stale)),
+        Commit::Conflict,
+        "a commit with a stale version must be refused"
+    );
+    let after_conflict = load(store, &id, &key);
+    assert_eq!(
+        (
+            after_conflict.conversion.map(|c| c.state),
+            after_conflict.signed_at
+        ),
+        (Some(ConversionState::Pending), Some(1_732_435_200)),
+        "a refused commit must not store its signed timestamp"
+    );
+
+    // An applied one writes both, seen together by the next load.
+    assert_eq!(
+        ok(store.commit(&id, loaded.version, &stale)),
+        Commit::Applied
+    );
+    let updated = load(store, &id, &key);
+    assert_eq!(
+        (updated.conversion.map(|c| c.state), updated.signed_at),
+        (Some(ConversionState::Approved), Some(1_732_435_260)),
+        "an applied commit stores its state and signed timestamp together"
+    );
+
+    // The timestamp the change carries is stored as it is, `None` included: the tracker
+    // decides which is newest, the store only keeps it.
+    let unsigned = Change::Update {
+        key: key.clone(),
+        from: ConversionState::Approved,
+        data: data(ConversionState::Rejected, "12"),
+    };
+    assert_eq!(
+        ok(store.commit(&id, updated.version, &unsigned)),
+        Commit::Applied
+    );
+    assert_eq!(
+        load(store, &id, &key).signed_at,
+        None,
+        "a commit without a signed timestamp stores none"
+    );
+
+    // Each conversion has its own; the most negative value a guard reads (18 digits) survives.
+    let other = ConversionKey::for_postback(Some("tx-signed"), None);
+    let loaded = load(store, &id, &other);
+    assert_eq!(
+        loaded.signed_at, None,
+        "a conversion not yet recorded has no signed timestamp"
+    );
+    let record = Change::Record {
+        key: other.clone(),
+        data: signed(ConversionState::Approved, "1", -999_999_999_999_999_999),
+    };
+    assert_eq!(
+        ok(store.commit(&id, loaded.version, &record)),
+        Commit::Applied
+    );
+    assert_eq!(
+        load(store, &id, &other).signed_at,
+        Some(-999_999_999_999_999_999)
+    );
+    assert_eq!(
+        load(store, &id, &key).signed_at,
+        None,
+        "one conversion's signed timestamp is not another's"
+    );
+    let listed: Vec<_> = ok(store.conversions(&id))
+        .into_iter()
+        .map(|c| (c.key, c.signed_at))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (ConversionKey::DEFAULT, None),
+            (other.into_owned(), Some(-999_999_999_999_999_999)),
+        ],
+        "conversions() reports each conversion's signed timestamp"
+    );
 }
 
 fn keys_are_independent<S: ClickStore>(store: &S) {

@@ -17,6 +17,14 @@
 //! - **Forward only.** pending → approved | rejected, approved → rejected | reversed. Anything
 //!   else (a late `pending` after `approved`) is [`Outcome::IllegalTransition`]: logged, not
 //!   applied.
+//! - **Newest signed wins.** A conversion keeps the newest signed timestamp applied to it
+//!   ([`Verified::signed_at`](crate::guard::Verified::signed_at)). A signed postback older than
+//!   that is [`Outcome::Stale`] whatever it says, before the state rules: a replay inside the
+//!   signature's window, or a sender's late retry, never rolls a state or a payout back. One
+//!   with the same timestamp or a newer one follows the other rules (the same postback again
+//!   is a duplicate), and a change it commits stores the later of the two timestamps. A
+//!   postback that changes nothing stores none. Unsigned postbacks carry no timestamp and
+//!   neither meet nor move this rule.
 //! - **Payout changes.** A postback in the same, non-final state with a different payout or
 //!   currency updates the conversion ([`Outcome::Updated`] with `from == to`). A postback that
 //!   omits the payout keeps the stored one.
@@ -65,28 +73,42 @@ impl Decision<'_> {
 /// Decides what one postback does to a stored click: the one place the counting rules live
 /// (see the [module docs](self)).
 ///
-/// `stored` must have been loaded with the postback's key,
+/// `signed_at` is the postback's signed timestamp in Unix seconds, as the guard verified it
+/// ([`Verified::signed_at`](crate::guard::Verified::signed_at)), or `None` for a postback that
+/// is not signed. `stored` must have been loaded with the postback's key,
 /// `ConversionKey::for_postback(postback.txid(), postback.event())`. `window` is the
 /// attribution window (`None`: no limit): the profile's if it sets one, else the tracker's, as
 /// [`Tracker::attribution_window`] gives it. Pure: no I/O, no clock.
 ///
 /// ```
 /// use postback::postback::Postback;
-/// use postback::store::{StoredClick, Version};
+/// use postback::store::{Standing, StoredClick, Version};
 /// use postback::tracker::{decide, Outcome};
 /// use postback::ConversionState;
 /// use time::OffsetDateTime;
 ///
 /// let now = OffsetDateTime::now_utc();
-/// let click = StoredClick { version: Version::new(0), clicked_at: now, conversion: None };
+/// let click = StoredClick {
+///     version: Version::new(0),
+///     clicked_at: now,
+///     conversion: None,
+///     signed_at: None,
+/// };
 /// let pb = Postback::new("abc").with_state(Some(ConversionState::Approved));
-/// let decision = decide(&pb, &click, now, None);
+/// let decision = decide(&pb, None, &click, now, None);
 /// assert_eq!(decision.outcome, Outcome::Recorded);
 /// assert!(decision.change.is_some());
+///
+/// // The conversion now holds a postback signed at 1_700_000_200: one signed earlier is stale.
+/// let pending = Postback::new("abc").with_state(Some(ConversionState::Pending));
+/// let approved = Standing { state: ConversionState::Approved, payout: None, currency: None };
+/// let stored = StoredClick { conversion: Some(approved), signed_at: Some(1_700_000_200), ..click };
+/// assert_eq!(decide(&pending, Some(1_700_000_100), &stored, now, None).outcome, Outcome::Stale);
 /// ```
 #[must_use]
 pub fn decide<'a>(
     postback: &'a Postback<'_>,
+    signed_at: Option<i64>,
     stored: &StoredClick,
     now: OffsetDateTime,
     window: Option<Duration>,
@@ -109,12 +131,20 @@ pub fn decide<'a>(
             },
             status: postback.status(),
             at: now,
+            signed_at,
         };
         return Decision {
             outcome: Outcome::Recorded,
             change: Some(Change::Record { key, data }),
         };
     };
+    // Older news than what the conversion already shows, whatever it says: a replay or a late
+    // retry. Checked before the state rules, so it never depends on them.
+    if let (Some(incoming), Some(newest)) = (signed_at, stored.signed_at)
+        && incoming < newest
+    {
+        return Decision::without_change(Outcome::Stale);
+    }
     // A postback that omits payout or currency keeps what is stored.
     let standing = Standing {
         state,
@@ -137,6 +167,8 @@ pub fn decide<'a>(
         standing,
         status: postback.status(),
         at: now,
+        // `None` is older than any timestamp: an unsigned postback keeps the stored one.
+        signed_at: stored.signed_at.max(signed_at),
     };
     Decision {
         outcome: Outcome::Updated { from, to: state },
@@ -391,9 +423,10 @@ impl<S: ClickStore> Tracker<S> {
             };
             return (Outcome::Invalid(err), None);
         }
-        if let Err(err) = self.guard.check(request, now) {
-            return (Outcome::Unauthorized(err), None);
-        }
+        let verified = match self.guard.check(request, now) {
+            Ok(verified) => verified,
+            Err(err) => return (Outcome::Unauthorized(err), None),
+        };
         let parsed = match request.body() {
             Some(body) if !body.is_empty() => self.parser.parse_form(body),
             // The store starts fetching the click while the parser reads on.
@@ -403,7 +436,7 @@ impl<S: ClickStore> Tracker<S> {
         };
         match parsed {
             Ok(ref postback) => {
-                let outcome = self.count(postback, now);
+                let outcome = self.count(postback, verified.signed_at(), now);
                 (outcome, if keep { parsed.ok() } else { None })
             }
             Err(err) => (Outcome::Invalid(err), None),
@@ -411,7 +444,12 @@ impl<S: ClickStore> Tracker<S> {
     }
 
     /// Load, decide, commit; again on a conflict.
-    fn count(&self, postback: &Postback<'_>, now: OffsetDateTime) -> Outcome {
+    fn count(
+        &self,
+        postback: &Postback<'_>,
+        signed_at: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Outcome {
         if postback.state().is_none() {
             return Outcome::UnmappedStatus;
         }
@@ -423,7 +461,7 @@ impl<S: ClickStore> Tracker<S> {
                 Ok(None) => return Outcome::ClickNotFound,
                 Err(err) => return Outcome::StoreError(StoreFailure::from_error(err)),
             };
-            let decision = decide(postback, &stored, now, window);
+            let decision = decide(postback, signed_at, &stored, now, window);
             let Some(change) = decision.change else {
                 return decision.outcome;
             };

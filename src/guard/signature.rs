@@ -64,8 +64,11 @@ fn decoded_params(params: &str) -> impl Iterator<Item = Pair<'_>> {
 ///
 /// The timestamp parameter holds Unix seconds. A postback whose timestamp is further than the
 /// window from `now` — in the past (a replay, or a sender that retried for too long) or in the
-/// future (a wrong clock) — is refused. Within the window a replayed postback passes the guard;
-/// the tracker then counts it as a duplicate of the conversion it repeats.
+/// future (a wrong clock) — is refused. Within the window a replayed postback passes the guard,
+/// and [`Guard::check`](super::Guard::check) returns its timestamp
+/// ([`Verified::signed_at`](super::Verified::signed_at)). The tracker keeps the newest signed
+/// timestamp applied to each conversion: a replay of the newest postback is a `duplicate`, and a
+/// replay (or a late retry) of an older one is `stale`; neither changes anything.
 ///
 /// ```
 /// use postback::guard::{Guard, Signature};
@@ -79,7 +82,7 @@ fn decoded_params(params: &str) -> impl Iterator<Item = Pair<'_>> {
 ///
 /// let guard = Guard::new().with_signature(signature);
 /// let now = OffsetDateTime::from_unix_timestamp(1_700_000_060)?;
-/// assert!(guard.check(&Request::get(&target), now).is_ok());
+/// assert_eq!(guard.check(&Request::get(&target), now)?.signed_at(), Some(1_700_000_000));
 ///
 /// let tampered = target.replace("approved", "rejected");
 /// let err = guard.check(&Request::get(&tampered), now).unwrap_err();
@@ -195,11 +198,12 @@ impl Signature {
         Some(mac)
     }
 
+    /// Checks the request's signature and timestamp, and returns the timestamp (Unix seconds).
     pub(super) fn verify(
         &self,
         request: &Request<'_>,
         now: OffsetDateTime,
-    ) -> Result<(), GuardError> {
+    ) -> Result<i64, GuardError> {
         // The signature covers the query and the body together, but a postback with a body is
         // read from its body alone. Signed pairs moved from the body into the query would stay
         // signed yet unread: a captured `status=lead` could be dropped so that a profile's
@@ -287,7 +291,7 @@ impl Signature {
                 window_secs: window.unsigned_abs(),
             });
         }
-        Ok(())
+        Ok(stamp)
     }
 
     fn malformed(&self) -> GuardError {

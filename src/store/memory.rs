@@ -20,7 +20,7 @@
 //!
 //! A bare click costs one 40-byte slot (key, time, version, boxed attributes); tables are kept
 //! between 2/5 and 4/5 full, so 50 to 100 bytes per click. A click's first conversion costs a
-//! 104-byte slot in the conversions table (130 to 260 bytes with the fill) and its history
+//! 112-byte slot in the conversions table (140 to 280 bytes with the fill) and its history
 //! entry. `cargo test --release --all-features --test it alloc -- --nocapture` measures both
 //! (README quotes them).
 
@@ -62,7 +62,7 @@ use table::IdTable;
 ///   refused with an error (the tracker answers 503), never trimmed. So a sender that floods one
 ///   click with made-up transaction ids or payout changes cannot grow it without bound.
 /// - **Ids**: ids of [`ClickId`]'s shape are matched in either case; all others exactly.
-/// - **Memory**: see the module docs; 50–100 bytes of heap per bare click, and about 210–340
+/// - **Memory**: see the module docs; 50–100 bytes of heap per bare click, and about 220–360
 ///   more for its first conversion (record and history entry).
 ///
 /// The store reads no clock: retention is measured against the time given to
@@ -223,8 +223,8 @@ struct Attrs {
 /// so that the hot path (a retried postback for a click's only conversion) finds it in one
 /// allocation: at a million clicks every pointer followed is a cache miss, about 100 ns.
 ///
-/// `repr(C)` keeps what a load reads (the first conversion's key and standing) in the record's
-/// first 56 bytes; `more` is read only when the first conversion is not the
+/// `repr(C)` keeps what a load reads (the first conversion's key, standing and signed
+/// timestamp) in the record's first 64 bytes; `more` is read only when the first conversion is not the
 /// one wanted, and is boxed to keep the record small. (Aligning the record to a cache line
 /// was tried: glibc's aligned allocations cost more throughput and memory under load than
 /// the saved line fetch gained.)
@@ -238,12 +238,12 @@ struct Conversions {
     more: Option<Box<Vec<Kept>>>,
 }
 
-// 88 bytes: one 96-byte allocation with malloc's header, for a text-keyed click.
-const _: () = assert!(std::mem::size_of::<Conversions>() == 88);
+// 96 bytes: one 112-byte allocation with malloc's header, for a text-keyed click.
+const _: () = assert!(std::mem::size_of::<Conversions>() == 96);
 // The tables' slots: the `Option`s take no room of their own (`Head::stamp` is never zero,
 // `Kept::key` has spare tags).
 const _: () = assert!(std::mem::size_of::<Option<(IdKey, Head)>>() == 40);
-const _: () = assert!(std::mem::size_of::<Option<(IdKey, Conversions)>>() == 104);
+const _: () = assert!(std::mem::size_of::<Option<(IdKey, Conversions)>>() == 112);
 
 impl Conversions {
     fn iter(&self) -> impl Iterator<Item = &Kept> {
@@ -280,13 +280,14 @@ impl Conversions {
 }
 
 /// A conversion as the store keeps it: its key inline when short, so that finding it reads
-/// nothing else, then what a load reports (bytes 24 to 56), then its history. The public
+/// nothing else, then what a load reports (bytes 24 to 64), then its history. The public
 /// [`Conversion`] (which keeps the key as a `ConversionKey`, 32 bytes) is built from it only
 /// when asked for.
 #[repr(C)]
 struct Kept {
     key: InlineKey,
     standing: Standing,
+    signed_at: SignedAt,
     history: Vec<HistoryEntry>,
 }
 
@@ -296,13 +297,16 @@ impl Kept {
         Self {
             key: InlineKey::of(key),
             standing: data.standing,
+            signed_at: SignedAt::of(data.signed_at),
             history: vec![HistoryEntry::from(data)],
         }
     }
 
-    /// Applies an update: the new state, payout and currency, appended to the history.
+    /// Applies an update: the new state, payout, currency and signed timestamp, appended to
+    /// the history.
     fn apply(&mut self, data: &ConversionData<'_>) {
         self.standing = data.standing;
+        self.signed_at = SignedAt::of(data.signed_at);
         self.history.push(HistoryEntry::from(data));
     }
 
@@ -336,8 +340,29 @@ impl Kept {
         Conversion {
             key,
             standing: self.standing,
+            signed_at: self.signed_at.get(),
             history: self.history.clone(),
         }
+    }
+}
+
+/// A conversion's newest signed timestamp in 8 bytes, where an `Option<i64>` takes 16 (and
+/// would grow every conversions-table slot by 8 more): `i64::MIN` stands for none.
+///
+/// No timestamp a guard vouches for is `i64::MIN`: it reads at most 18 digits. One given
+/// anyway is kept as `i64::MIN + 1`, which orders the same against every real timestamp.
+#[derive(Clone, Copy)]
+struct SignedAt(i64);
+
+impl SignedAt {
+    const NONE: i64 = i64::MIN;
+
+    fn of(at: Option<i64>) -> Self {
+        Self(at.map_or(Self::NONE, |at| at.max(Self::NONE + 1)))
+    }
+
+    fn get(self) -> Option<i64> {
+        (self.0 != Self::NONE).then_some(self.0)
     }
 }
 
@@ -378,9 +403,12 @@ fn key_parts<'k>(key: &'k ConversionKey<'_>) -> (bool, &'k str) {
 }
 
 impl View<'_> {
-    /// The current state of the conversion with `key`, read from the first bytes of its record.
-    fn conversion(&self, key: &ConversionKey<'_>) -> Option<Standing> {
-        self.conversions?.find(key).map(|kept| kept.standing)
+    /// The current state and signed timestamp of the conversion with `key`, read from the first
+    /// bytes of its record.
+    fn conversion(&self, key: &ConversionKey<'_>) -> Option<(Standing, Option<i64>)> {
+        self.conversions?
+            .find(key)
+            .map(|kept| (kept.standing, kept.signed_at.get()))
     }
 }
 
@@ -738,10 +766,14 @@ impl ClickStore for MemoryStore {
     ) -> Result<Option<StoredClick>, Self::Error> {
         let id = Key::of(click_id);
         let shard = self.shard(&id);
-        Ok(shard.get(&id).map(|view| StoredClick {
-            version: view.head.version(),
-            clicked_at: from_unix_ms(view.head.at_ms),
-            conversion: view.conversion(key),
+        Ok(shard.get(&id).map(|view| {
+            let conversion = view.conversion(key);
+            StoredClick {
+                version: view.head.version(),
+                clicked_at: from_unix_ms(view.head.at_ms),
+                conversion: conversion.map(|(standing, _)| standing),
+                signed_at: conversion.and_then(|(_, signed_at)| signed_at),
+            }
         }))
     }
 

@@ -36,8 +36,10 @@ return 1
 ";
 
 /// The compare-and-set. KEYS[1]: the key. ARGV: expected version, `r` (record) or `u`
-/// (update), state field, history field, new state field value, history to append, and for an
-/// update the state letter the conversion must still have. Answers 1 if applied, 0 if not.
+/// (update), state field, history field, new state field value, history to append, for an
+/// update the state letter the conversion must still have (else empty), the signed-timestamp
+/// field, and its new value (empty: none, so the field is removed). Answers 1 if applied, 0 if
+/// not. The state, the history and the timestamp are written together or not at all.
 const COMMIT_SCRIPT: &str = r"
 local v = redis.call('HGET', KEYS[1], 'v')
 if v ~= ARGV[1] then return 0 end
@@ -49,7 +51,12 @@ else
   if not head or string.sub(head, 1, 1) ~= ARGV[7] then return 0 end
   history = redis.call('HGET', KEYS[1], ARGV[4]) or ''
 end
-redis.call('HSET', KEYS[1], ARGV[3], ARGV[5], ARGV[4], history .. ARGV[6])
+if ARGV[9] == '' then
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[5], ARGV[4], history .. ARGV[6])
+  redis.call('HDEL', KEYS[1], ARGV[8])
+else
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[5], ARGV[4], history .. ARGV[6], ARGV[8], ARGV[9])
+end
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 return 1
 ";
@@ -79,14 +86,18 @@ return 1
 /// | `a` | campaign, source, offer and sub values, length-prefixed (only if any) |
 /// | `s<kind><name>` | one per conversion: its state letter, payout and currency (`a12.50\|USD`) |
 /// | `h<kind><name>` | its history: the version it was recorded at, then one entry per postback |
+/// | `t<kind><name>` | the newest signed timestamp applied to it, Unix seconds (only once a signed postback set one) |
 ///
 /// `<kind>` is `t` for a conversion named by a transaction id and `e` for one named by an
 /// event (the empty event is the default conversion). Values are length-prefixed
 /// (`5:hello`) rather than JSON: no extra dependency, any byte in a status word or sub value
 /// survives, and the script only ever reads the first byte of a state field.
 ///
+/// The signed timestamp has a field of its own, so a node that predates it reads the other
+/// fields as before.
+///
 /// So a postback costs **two round trips** when it records or updates a conversion (`HMGET`
-/// of three fields, then `EVALSHA` of the commit script) and **one** when it is a duplicate or
+/// of four fields, then `EVALSHA` of the commit script) and **one** when it is a duplicate or
 /// is refused (only the `HMGET`); a click costs one (`EVALSHA` of the insert script).
 ///
 /// Ids of [`ClickId`]'s shape are stored in their canonical lowercase text, so they match in
@@ -95,8 +106,8 @@ return 1
 /// # Atomicity, retries and replays
 ///
 /// `commit` runs one script that reads `v`, compares it with the version the tracker loaded,
-/// checks the conversion (absent for a record, in the expected state for an update), writes,
-/// and increments `v`. Redis runs a script to the end before any other command, so two nodes
+/// checks the conversion (absent for a record, in the expected state for an update), writes
+/// its state, history and signed timestamp, and increments `v`. Redis runs a script to the end before any other command, so two nodes
 /// racing on one click cannot both apply: the second sees a new version and gets
 /// [`Commit::Conflict`]. `insert` is a script too: it writes nothing when the key exists.
 ///
@@ -211,7 +222,8 @@ pub enum RedisStoreError {
     Corrupt {
         /// The key.
         key: String,
-        /// Which part: `version`, `click time`, `attributes`, `conversion` or `history`.
+        /// Which part: `version`, `click time`, `attributes`, `conversion`, `history` or
+        /// `signed timestamp`.
         field: &'static str,
     },
 }
@@ -521,16 +533,17 @@ impl ClickStore for RedisStore {
         key: &ConversionKey<'_>,
     ) -> Result<Option<StoredClick>, Self::Error> {
         let redis_key = self.key(click_id);
-        let field = field('s', key);
-        let (version, at, head): (Option<String>, Option<String>, Option<String>) =
-            self.run("load", |con| {
-                ::redis::cmd("HMGET")
-                    .arg(&redis_key)
-                    .arg("v")
-                    .arg("at")
-                    .arg(&field)
-                    .query(con)
-            })?;
+        let head_field = field('s', key);
+        let signed_field = field('t', key);
+        let (version, at, head, signed_at): Fields4 = self.run("load", |con| {
+            ::redis::cmd("HMGET")
+                .arg(&redis_key)
+                .arg("v")
+                .arg("at")
+                .arg(&head_field)
+                .arg(&signed_field)
+                .query(con)
+        })?;
         let Some(version) = version else {
             return Ok(None);
         };
@@ -547,10 +560,13 @@ impl ClickStore for RedisStore {
             Some(head) => Some(decode_head(&head).ok_or_else(|| corrupt("conversion"))?),
             None => None,
         };
+        let signed_at = decode_signed_at(signed_at.as_deref())
+            .map_err(|Unreadable| corrupt("signed timestamp"))?;
         Ok(Some(StoredClick {
             version: Version::new(version),
             clicked_at,
             conversion,
+            signed_at,
         }))
     }
 
@@ -564,6 +580,8 @@ impl ClickStore for RedisStore {
         let data = change.data();
         let state_field = field('s', change.key());
         let history_field = field('h', change.key());
+        let signed_field = field('t', change.key());
+        let signed_at = data.signed_at.map(|at| at.to_string()).unwrap_or_default();
         let head = encode_head(&data.standing);
         let mut history = String::new();
         let (mode, from) = match change {
@@ -587,6 +605,8 @@ impl ClickStore for RedisStore {
                 .arg(&head)
                 .arg(&history)
                 .arg(from)
+                .arg(&signed_field)
+                .arg(&signed_at)
                 .invoke(con)
         })?;
         Ok(if applied == 1 {
@@ -647,11 +667,19 @@ impl ClickStore for RedisStore {
                 .map(|(_, h)| h.as_str())
                 .ok_or_else(|| corrupt("history"))?;
             let (order, history) = decode_history(history).ok_or_else(|| corrupt("history"))?;
+            let signed_name = format!("t{rest}");
+            let signed_at = fields
+                .iter()
+                .find(|(n, _)| *n == signed_name)
+                .map(|(_, at)| at.as_str());
+            let signed_at =
+                decode_signed_at(signed_at).map_err(|Unreadable| corrupt("signed timestamp"))?;
             found.push((
                 order,
                 Conversion {
                     key,
                     standing,
+                    signed_at,
                     history,
                 },
             ));
@@ -661,7 +689,15 @@ impl ClickStore for RedisStore {
     }
 }
 
-/// `s` or `h`, the kind letter, the name.
+/// The four fields a load reads: version, click time, conversion, signed timestamp.
+type Fields4 = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// `s`, `h` or `t`, the kind letter, the name.
 fn field(prefix: char, key: &ConversionKey<'_>) -> String {
     let (kind, name) = match key {
         ConversionKey::Transaction(name) => ('t', name),
@@ -731,6 +767,14 @@ fn optional<T: std::str::FromStr>(text: &str) -> Result<Option<T>, Unreadable> {
         Ok(None)
     } else {
         text.parse().map(Some).map_err(|_| Unreadable)
+    }
+}
+
+/// A signed-timestamp field: absent is none, else decimal Unix seconds.
+fn decode_signed_at(field: Option<&str>) -> Result<Option<i64>, Unreadable> {
+    match field {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| Unreadable),
     }
 }
 

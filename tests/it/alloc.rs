@@ -83,12 +83,12 @@ fn expanding_into_a_reused_buffer_allocates_nothing() {
     assert!(buf.contains("tid=9f1c2a7e%203b4d%2F4e5f"), "{buf}");
 }
 
-/// The heap a click's first conversion adds in a `MemoryStore`: its 104-byte slot in the
-/// conversions table (which is kept between 2/5 and 4/5 full, so 130 to 260 bytes a
+/// The heap a click's first conversion adds in a `MemoryStore`: its 112-byte slot in the
+/// conversions table (which is kept between 2/5 and 4/5 full, so 140 to 280 bytes a
 /// conversion) and one history entry (about 80 with malloc's header). Most clicks convert
 /// once: the conversion list must not reserve room for four.
 #[test]
-fn a_recorded_conversion_costs_at_most_352_bytes() {
+fn a_recorded_conversion_costs_at_most_368_bytes() {
     let now = time::OffsetDateTime::now_utc();
     let clicks: usize = 20_000;
     let tracker = Tracker::new(MemoryStore::new(), Parser::generic()).with_log_capacity(0);
@@ -110,7 +110,7 @@ fn a_recorded_conversion_costs_at_most_352_bytes() {
     let per_conversion = info.bytes_current / i64::try_from(clicks).unwrap();
     println!("a first conversion: {per_conversion} bytes of heap");
     assert!(
-        per_conversion <= 352,
+        per_conversion <= 368,
         "a conversion costs {per_conversion} bytes"
     );
 }

@@ -33,7 +33,7 @@ fn cases(file: &str) -> Vec<Vec<String>> {
 #[track_caller]
 fn code(guard: &Guard, request: &Request<'_>) -> &'static str {
     match guard.check(request, now()) {
-        Ok(()) => "ok",
+        Ok(_) => "ok",
         Err(err) => err.code(),
     }
 }
@@ -483,9 +483,12 @@ fn allow_list_refuses_spoofed_forwarded_for_from_untrusted_peer() {
     assert_eq!((err.code(), err.http_status()), ("ip_not_allowed", 403));
 
     let via_proxy = attacker.clone().with_peer(ip("10.0.0.2"));
-    assert_eq!(guard.check(&via_proxy, now()), Ok(()));
+    assert_eq!(
+        guard.check(&via_proxy, now()).map(|v| v.signed_at()),
+        Ok(None)
+    );
     let direct = Request::get("/pb").with_peer(ip("203.0.113.77"));
-    assert_eq!(guard.check(&direct, now()), Ok(()));
+    assert_eq!(guard.check(&direct, now()).map(|v| v.signed_at()), Ok(None));
 }
 
 fn guard_ip_error(client: &str) -> GuardError {
@@ -625,7 +628,7 @@ mod signature {
                 Request::post(target, body.as_bytes())
             };
             let got = match guard.check(&req, now) {
-                Ok(()) => "ok",
+                Ok(_) => "ok",
                 Err(err) => {
                     assert_eq!(err.http_status(), 401, "{comment}");
                     err.code()
@@ -650,7 +653,12 @@ mod signature {
         // The first vector of the data file, signed by the crate, verifies.
         let target = format!("/pb?a=1&ts=1700000000&sig={once}");
         let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        assert_eq!(guard().check(&Request::get(&target), at), Ok(()));
+        assert_eq!(
+            guard()
+                .check(&Request::get(&target), at)
+                .map(|v| v.signed_at()),
+            Ok(Some(1_700_000_000))
+        );
     }
 
     #[test]
@@ -663,7 +671,12 @@ mod signature {
         let target = format!("/pb?subid=abc&timestamp=1000&signature={sig}");
         let guard = Guard::new().with_signature(signature);
         let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap();
-        assert_eq!(guard.check(&Request::get(&target), at(1030)), Ok(()));
+        assert_eq!(
+            guard
+                .check(&Request::get(&target), at(1030))
+                .map(|v| v.signed_at()),
+            Ok(Some(1000))
+        );
         let err = guard.check(&Request::get(&target), at(1031)).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -705,7 +718,12 @@ mod signature {
         let params = format!("subid=abc&token={SECRET}&ts=0");
         let sig = signature.sign(&params);
         let target = format!("/pb?{params}&sig={sig}");
-        assert_eq!(guard.check(&Request::get(&target), now()), Ok(()));
+        assert_eq!(
+            guard
+                .check(&Request::get(&target), now())
+                .map(|v| v.signed_at()),
+            Ok(Some(0))
+        );
         let no_token = format!(
             "/pb?subid=abc&ts=0&sig={}",
             signature.sign("subid=abc&ts=0")
@@ -792,7 +810,7 @@ proptest! {
         let guard = Guard::new().with_token(&token);
         let encoded: String = url::form_urlencoded::byte_serialize(&token).collect();
         let target = format!("/pb?subid=x&token={encoded}");
-        prop_assert_eq!(guard.check(&Request::get(&target), now()), Ok(()));
+        prop_assert_eq!(guard.check(&Request::get(&target), now()).map(|v| v.signed_at()), Ok(None));
 
         let mut forged = token.clone();
         let at = flip.index(forged.len());

@@ -306,6 +306,72 @@ fn two_trackers_racing_on_one_redis_count_each_conversion_once() {
     );
 }
 
+/// Two nodes on one Redis, a signature guard on each: a signed postback older than one
+/// already applied through the other node is `stale`, because the newest signed timestamp is
+/// stored with the conversion (its own hash field, written by the commit script).
+#[cfg(feature = "signature")]
+#[test]
+fn a_replay_older_than_a_newer_signed_postback_is_stale_on_every_node() {
+    use postback::Guard;
+    use postback::guard::Signature;
+
+    let Some(url) = redis_url() else { return };
+    let prefix = fresh_prefix("stale");
+    let key = "0123456789abcdef0123456789abcdef";
+    let node = || {
+        Tracker::new(store(&url, &prefix), Parser::generic())
+            .with_guard(Guard::new().with_signature(Signature::new(key)))
+            .unwrap()
+    };
+    let (a, b) = (node(), node());
+    let id = format!("ext-{}", ClickId::generate());
+    let _ = a.record_click(Click::new(&id, now()).unwrap()).unwrap();
+    let signed = |params: String, ts: i64| {
+        let params = format!("{params}&ts={ts}");
+        format!("/pb?{params}&sig={}", Signature::new(key).sign(&params))
+    };
+    let (t1, t2) = (now().unix_timestamp() - 120, now().unix_timestamp() - 60);
+    let pending = signed(format!("click_id={id}&status=pending&payout=5"), t1);
+    let approved = signed(format!("click_id={id}&status=approved&payout=5"), t2);
+    let fire = |t: &Tracker<RedisStore>, target: &str| t.handle(&Request::get(target), now());
+
+    assert_eq!(fire(&a, &pending), Outcome::Recorded);
+    assert_eq!(fire(&b, &approved).code(), "updated");
+    assert_eq!(
+        fire(&a, &pending),
+        Outcome::Stale,
+        "replayed through node a"
+    );
+    assert_eq!(
+        fire(&b, &pending),
+        Outcome::Stale,
+        "replayed through node b"
+    );
+    assert_eq!(fire(&a, &approved), Outcome::Duplicate);
+
+    let conversions = b.store().conversions(&id).unwrap();
+    assert_eq!(conversions.len(), 1);
+    assert_eq!(conversions[0].standing.state, ConversionState::Approved);
+    assert_eq!(conversions[0].signed_at, Some(t2));
+    assert_eq!(conversions[0].history.len(), 2, "the replays added nothing");
+    let loaded = a
+        .store()
+        .load(&id, &ConversionKey::DEFAULT)
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded.signed_at, Some(t2));
+
+    // The layout the docs give: `t<kind><name>`, decimal Unix seconds, next to `s` and `h`.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let field: Option<String> = redis::cmd("HGET")
+        .arg(a.store().key(&id))
+        .arg("te")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(field, Some(t2.to_string()));
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -186,6 +186,7 @@ fn commit_on_a_record_that_exists_is_a_conflict() {
         },
         status: None,
         at: at(10),
+        signed_at: None,
     };
     let record = Change::Record {
         key: ConversionKey::DEFAULT,
@@ -253,6 +254,7 @@ fn many_generated_ids_keep_their_conversions_through_growth_and_purges() {
             },
             status: None,
             at: clicked,
+            signed_at: None,
         },
     };
     let key = ConversionKey::Transaction("tx-1".into());
@@ -318,6 +320,7 @@ fn conversion_keys_round_trip_whatever_their_length() {
                 },
                 status: Some("new"),
                 at: at(i64::try_from(n).unwrap()),
+                signed_at: None,
             },
         };
         assert_eq!(

@@ -613,3 +613,357 @@ fn the_store_is_asked_to_prefetch_the_click_before_the_load() {
         ],
     );
 }
+
+/// A signed postback older than one already applied to its conversion is `stale`: a replay
+/// inside the signature's window (or a late retry) never rolls a conversion back, whatever the
+/// state rules would say.
+#[cfg(feature = "signature")]
+mod stale {
+    use super::*;
+    use postback::guard::Signature;
+    use postback::postback::Postback;
+    use postback::store::{Standing, StoredClick, Version};
+    use postback::tracker::decide;
+    use proptest::prelude::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    /// Two timestamps inside the default 300 s window of `now()`, the first older.
+    const T1: i64 = 1_795_500_000 - 120;
+    const T2: i64 = 1_795_500_000 - 60;
+
+    /// A `generic` tracker that requires signatures, with one stored click.
+    fn signed_setup() -> (Tracker<MemoryStore>, String) {
+        let (tracker, id) = setup("generic");
+        let guard = Guard::new().with_signature(Signature::new(KEY));
+        (tracker.with_guard(guard).unwrap(), id)
+    }
+
+    /// The target a network sends for `params` (without `?`), signed at `ts`.
+    fn signed(params: &str, ts: i64) -> String {
+        let params = format!("{params}&ts={ts}");
+        format!("/pb?{params}&sig={}", Signature::new(KEY).sign(&params))
+    }
+
+    /// The click's one conversion: state, payout, newest signed timestamp, history length.
+    fn only(
+        t: &Tracker<MemoryStore>,
+        id: &str,
+    ) -> (ConversionState, Option<String>, Option<i64>, usize) {
+        let conversions = t.store().conversions(id).unwrap();
+        assert_eq!(conversions.len(), 1, "one conversion");
+        let c = &conversions[0];
+        let payout = c.standing.payout.map(|p| p.to_string());
+        (c.standing.state, payout, c.signed_at, c.history.len())
+    }
+
+    #[test]
+    fn a_replayed_pending_after_approved_is_stale_and_changes_nothing() {
+        let (t, id) = signed_setup();
+        let pending = signed(&format!("click_id={id}&status=pending&payout=5"), T1);
+        let approved = signed(&format!("click_id={id}&status=approved&payout=5"), T2);
+        assert_eq!(fire(&t, &pending), Outcome::Recorded);
+        assert_eq!(fire(&t, &approved).code(), "updated");
+
+        let replay = fire(&t, &pending);
+        assert_eq!(replay, Outcome::Stale);
+        assert_eq!(
+            (replay.code(), replay.http_status(), replay.is_counted()),
+            ("stale", 200, false)
+        );
+        assert_eq!(
+            only(&t, &id),
+            (Approved, Some("5".into()), Some(T2), 2),
+            "still approved, at the newest timestamp, nothing added to the history"
+        );
+        let entry = t.log().last(1).pop().unwrap();
+        assert_eq!(entry.code(), "stale");
+        assert_eq!(
+            entry.hint(),
+            Some(
+                "signed earlier than a postback already applied to this conversion: a replay or \
+                 a late retry of an older postback; nothing was changed"
+            )
+        );
+    }
+
+    #[test]
+    fn a_replayed_pending_after_rejected_is_stale() {
+        let (t, id) = signed_setup();
+        let pending = signed(&format!("click_id={id}&status=pending"), T1);
+        assert_eq!(fire(&t, &pending), Outcome::Recorded);
+        let rejected = signed(&format!("click_id={id}&status=rejected"), T2);
+        assert_eq!(
+            fire(&t, &rejected),
+            Outcome::Updated {
+                from: Pending,
+                to: Rejected
+            }
+        );
+        assert_eq!(fire(&t, &pending), Outcome::Stale);
+        assert_eq!(only(&t, &id), (Rejected, None, Some(T2), 2));
+    }
+
+    #[test]
+    fn a_late_retry_of_an_older_postback_is_stale_and_answered_200() {
+        // The network's first delivery of the pending postback failed; its retry comes after
+        // the approval. Without the timestamp it would be an illegal transition (422), which
+        // some networks retry for days.
+        let (t, id) = signed_setup();
+        let approved = signed(&format!("click_id={id}&status=approved"), T2);
+        assert_eq!(fire(&t, &approved), Outcome::Recorded);
+        let late = fire(&t, &signed(&format!("click_id={id}&status=pending"), T1));
+        assert_eq!((late.code(), late.http_status()), ("stale", 200));
+        assert_eq!(only(&t, &id), (Approved, None, Some(T2), 1));
+    }
+
+    #[test]
+    fn an_older_payout_cannot_be_replayed_over_a_newer_one() {
+        let (t, id) = signed_setup();
+        let first = signed(&format!("click_id={id}&status=pending&payout=10"), T1);
+        let second = signed(&format!("click_id={id}&status=pending&payout=12"), T2);
+        assert_eq!(fire(&t, &first), Outcome::Recorded);
+        assert_eq!(fire(&t, &second).code(), "updated");
+        assert_eq!(fire(&t, &first), Outcome::Stale);
+        assert_eq!(only(&t, &id), (Pending, Some("12".into()), Some(T2), 2));
+    }
+
+    #[test]
+    fn a_replay_with_the_newest_timestamp_is_a_duplicate() {
+        let (t, id) = signed_setup();
+        let pending = signed(&format!("click_id={id}&status=pending"), T1);
+        let approved = signed(&format!("click_id={id}&status=approved"), T2);
+        assert_eq!(fire(&t, &pending), Outcome::Recorded);
+        assert_eq!(fire(&t, &approved).code(), "updated");
+        assert_eq!(fire(&t, &approved), Outcome::Duplicate);
+        // The same second is not older: the state rules decide, as without a signature.
+        let same_second = signed(&format!("click_id={id}&status=pending&payout=1"), T2);
+        assert_eq!(
+            fire(&t, &same_second),
+            Outcome::IllegalTransition {
+                from: Approved,
+                to: Pending
+            }
+        );
+        let reversed = signed(&format!("click_id={id}&status=reversed"), T2);
+        assert_eq!(fire(&t, &reversed).code(), "updated");
+        assert_eq!(only(&t, &id), (Reversed, None, Some(T2), 3));
+    }
+
+    #[test]
+    fn a_postback_that_changes_nothing_stores_no_timestamp() {
+        let (t, id) = signed_setup();
+        let approved = signed(&format!("click_id={id}&status=approved"), T1);
+        assert_eq!(fire(&t, &approved), Outcome::Recorded);
+        // A newer duplicate and a newer illegal move are not applied: the newest applied is
+        // still T1, so a postback signed between them is judged by the state rules.
+        let again = signed(&format!("click_id={id}&status=approved"), T2);
+        assert_eq!(fire(&t, &again), Outcome::Duplicate);
+        let back = signed(&format!("click_id={id}&status=pending"), T2);
+        assert_eq!(fire(&t, &back).code(), "illegal_transition");
+        assert_eq!(only(&t, &id), (Approved, None, Some(T1), 1));
+        let between = signed(&format!("click_id={id}&status=rejected"), T1 + 30);
+        assert_eq!(fire(&t, &between).code(), "updated");
+        assert_eq!(only(&t, &id), (Rejected, None, Some(T1 + 30), 2));
+    }
+
+    #[test]
+    fn each_conversion_keeps_its_own_newest_timestamp() {
+        let (t, id) = signed_setup();
+        let newer = signed(&format!("click_id={id}&txid=A&status=approved"), T2);
+        assert_eq!(fire(&t, &newer), Outcome::Recorded);
+        // Another transaction's older postback is news to its own conversion.
+        let older = signed(&format!("click_id={id}&txid=B&status=pending"), T1);
+        assert_eq!(fire(&t, &older), Outcome::Recorded);
+        let other = signed(&format!("click_id={id}&txid=B&status=approved"), T1 + 1);
+        assert_eq!(fire(&t, &other).code(), "updated");
+        let signed_at: Vec<_> = t
+            .store()
+            .conversions(&id)
+            .unwrap()
+            .iter()
+            .map(|c| (c.key.to_string(), c.signed_at))
+            .collect();
+        assert_eq!(
+            signed_at,
+            [("txid:A".into(), Some(T2)), ("txid:B".into(), Some(T1 + 1))]
+        );
+    }
+
+    #[test]
+    fn unsigned_postbacks_are_judged_as_before() {
+        // No signature, no timestamp: the forward-only rule alone refuses a late pending, and
+        // a payout replay in the same state still applies (SECURITY.md, "Replay").
+        let (t, id) = setup("generic");
+        let pending = format!("/pb?click_id={id}&status=pending&payout=10");
+        assert_eq!(fire(&t, &pending), Outcome::Recorded);
+        let raised = format!("/pb?click_id={id}&status=pending&payout=12");
+        assert_eq!(fire(&t, &raised).code(), "updated");
+        assert_eq!(
+            fire(&t, &pending).code(),
+            "updated",
+            "no timestamp to compare"
+        );
+        let approved = format!("/pb?click_id={id}&status=approved&payout=10");
+        assert_eq!(fire(&t, &approved).code(), "updated");
+        assert_eq!(fire(&t, &approved), Outcome::Duplicate);
+        assert_eq!(fire(&t, &pending).code(), "illegal_transition");
+        assert_eq!(only(&t, &id), (Approved, Some("10".into()), None, 4));
+        // A `ts` parameter without a signature guard is just a parameter: nobody vouches for it.
+        let claimed = format!("/pb?click_id={id}&status=rejected&ts=1");
+        assert_eq!(fire(&t, &claimed).code(), "updated");
+        assert_eq!(only(&t, &id).2, None);
+    }
+
+    #[test]
+    fn decide_keeps_the_later_timestamp_and_ignores_a_missing_one() {
+        let now = now();
+        let standing = |state| Standing {
+            state,
+            payout: None,
+            currency: None,
+        };
+        let stored = |signed_at| StoredClick {
+            version: Version::new(3),
+            clicked_at: now,
+            conversion: Some(standing(Pending)),
+            signed_at,
+        };
+        let approved = Postback::new("abc").with_state(Some(Approved));
+        let stored_at = |d: postback::tracker::Decision<'_>| d.change.map(|c| c.data().signed_at);
+        // Signed over unsigned, unsigned over signed, newer over older, the same second.
+        assert_eq!(
+            stored_at(decide(&approved, Some(T1), &stored(None), now, None)),
+            Some(Some(T1))
+        );
+        assert_eq!(
+            stored_at(decide(&approved, None, &stored(Some(T1)), now, None)),
+            Some(Some(T1))
+        );
+        assert_eq!(
+            stored_at(decide(&approved, Some(T2), &stored(Some(T1)), now, None)),
+            Some(Some(T2))
+        );
+        assert_eq!(
+            stored_at(decide(&approved, Some(T1), &stored(Some(T1)), now, None)),
+            Some(Some(T1))
+        );
+        let stale = decide(&approved, Some(T1), &stored(Some(T2)), now, None);
+        assert_eq!((stale.outcome, stale.change), (Outcome::Stale, None));
+        // A new conversion records the postback's own timestamp.
+        let fresh = StoredClick {
+            conversion: None,
+            ..stored(None)
+        };
+        assert_eq!(
+            stored_at(decide(&approved, Some(T2), &fresh, now, None)),
+            Some(Some(T2))
+        );
+    }
+
+    /// A postback of the network's real history: its state, payout, and when it was signed.
+    type Step = (ConversionState, u16, i64);
+
+    /// A history the network could really send, every later step a legal move from every
+    /// earlier one and a change from the one before: payout rises while pending, then maybe
+    /// approved (with its own payout changes), then maybe rejected. Timestamps strictly
+    /// increase.
+    fn history() -> impl Strategy<Value = Vec<Step>> {
+        (
+            prop::collection::vec(1u16..20, 1..4),
+            prop::collection::vec(1u16..20, 0..3),
+            any::<bool>(),
+            prop::collection::vec(1i64..30, 6),
+        )
+            .prop_map(|(pending, approved, rejected, gaps)| {
+                let states = pending
+                    .iter()
+                    .map(|rise| (Pending, *rise))
+                    .chain(approved.iter().map(|rise| (Approved, *rise)))
+                    .chain(rejected.then_some((Rejected, 1)));
+                let (mut payout, mut ts) = (0, T1 - 180);
+                states
+                    .zip(gaps)
+                    .map(|((state, rise), gap)| {
+                        payout += rise;
+                        ts += gap;
+                        (state, payout, ts)
+                    })
+                    .collect()
+            })
+    }
+
+    /// A history, and its delivery: every step at least once, some again, in any order.
+    fn delivered() -> impl Strategy<Value = (Vec<Step>, Vec<Step>)> {
+        history()
+            .prop_flat_map(|steps| {
+                let replays = prop::collection::vec(0..steps.len(), 0..12);
+                (Just(steps), replays)
+            })
+            .prop_flat_map(|(steps, replays)| {
+                let mut all = steps.clone();
+                all.extend(replays.iter().map(|&i| steps[i]));
+                (Just(steps), Just(all).prop_shuffle())
+            })
+    }
+
+    fn target(id: &str, (state, payout, ts): Step) -> String {
+        signed(&format!("click_id={id}&status={state}&payout={payout}"), ts)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any order of delivery, with any replays, ends where the network's newest postback
+        /// put the conversion, and after it is applied every older postback is stale.
+        #[test]
+        fn any_delivery_order_ends_at_the_newest_postback((steps, deliveries) in delivered()) {
+            let (t, id) = signed_setup();
+            let newest = *steps.last().unwrap();
+            let mut newest_seen = false;
+            for step in &deliveries {
+                let outcome = fire(&t, &target(&id, *step));
+                if newest_seen && step.2 < newest.2 {
+                    prop_assert_eq!(&outcome, &Outcome::Stale, "{:?} after the newest", step);
+                }
+                newest_seen |= *step == newest;
+            }
+            let (state, payout, signed_at, _) = only(&t, &id);
+            prop_assert_eq!(state, newest.0);
+            prop_assert_eq!(payout, Some(newest.1.to_string()));
+            prop_assert_eq!(signed_at, Some(newest.2));
+        }
+
+        /// Any signed postbacks at all, legal or not: a postback is stale exactly when it is
+        /// older than the newest one applied before it, applied timestamps never go back, and
+        /// the conversion keeps the newest applied one.
+        #[test]
+        fn stale_exactly_when_older_than_the_newest_applied(
+            fires in prop::collection::vec(
+                (prop::sample::select(ConversionState::ALL.to_vec()), 1u16..4, 0i64..6),
+                1..24,
+            ),
+        ) {
+            let (t, id) = signed_setup();
+            let mut newest: Option<i64> = None;
+            let mut last_applied = None;
+            for (state, payout, offset) in fires {
+                let ts = T1 + offset;
+                let outcome = fire(&t, &target(&id, (state, payout, ts)));
+                prop_assert_eq!(
+                    outcome == Outcome::Stale,
+                    newest.is_some_and(|n| ts < n),
+                    "{:?} at {} with the newest applied at {:?}", outcome, ts, newest
+                );
+                if outcome.is_counted() {
+                    prop_assert!(newest.is_none_or(|n| ts >= n), "applied an older postback");
+                    newest = Some(ts);
+                    last_applied = Some(state);
+                }
+            }
+            let (state, _, signed_at, _) = only(&t, &id);
+            prop_assert_eq!(Some(state), last_applied);
+            prop_assert_eq!(signed_at, newest);
+        }
+    }
+}
