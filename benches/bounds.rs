@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use postback::postback::Parser;
+use postback::parse::Parser;
 
 /// Every hostile input, by bench name.
 fn inputs() -> Vec<(&'static str, Vec<u8>)> {

@@ -31,7 +31,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use postback::Profile;
-use postback::postback::{ParsePostbackError, Parser, Postback};
+use postback::parse::{ParsePostbackError, Parser, Postback};
 
 /// The 10-parameter postback the issue pins.
 const URL: &str = "https://tracker.example/postback?click_id=01JD3X5V7QK2M8N4P6R9S1T3W5&status=approved&payout=12.50&currency=USD&txid=TX-99812&offer_id=417&goal=deposit&ts=1732435200&token=s3cr3t&sub2=fb_ads";

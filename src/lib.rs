@@ -40,7 +40,7 @@
 //! |---|---|
 //! | [`click_id`] | [`ClickId`]: unique, unguessable, URL-safe, time-ordered ids |
 //! | [`template`], [`lint`](mod@lint), [`catalog`], [`build`] | compile URL templates with macros once and expand them many times; catch the field's classic template mistakes; the macros of well-known networks and the [postback URL](build_postback_url) to paste into one |
-//! | [`postback`], [`profile`], [`status`], [`money`] | parse what a network sends into a typed [`Postback`], per network [`Profile`], with exact amounts and errors that say what to check |
+//! | [`parse`], [`profile`], [`status`], [`money`] | parse what a network sends into a typed [`Postback`], per network [`Profile`], with exact amounts and errors that say what to check |
 //! | [`guard`], [`request`] | token, IP allow-list and signature checks on a [`Request`] |
 //! | [`store`], [`tracker`], [`outcome`], [`log`] | the compare-and-set [`ClickStore`], the in-memory [`MemoryStore`], the [`Tracker`] that counts each conversion once, what became of each postback ([`Outcome`]), and the postback log |
 //!
@@ -84,7 +84,7 @@ pub mod lint;
 pub mod log;
 pub mod money;
 pub mod outcome;
-pub mod postback;
+pub mod parse;
 pub mod profile;
 mod query;
 pub mod request;
@@ -102,7 +102,7 @@ pub use guard::{Guard, GuardError};
 pub use lint::{Finding, LintCode, LintContext, lint};
 pub use money::{Amount, Currency};
 pub use outcome::Outcome;
-pub use postback::{ParsePostbackError, Parser, Postback};
+pub use parse::{ParsePostbackError, Parser, Postback};
 pub use profile::{Field, Profile};
 pub use request::Request;
 pub use status::{ConversionState, StatusMap};

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use time::OffsetDateTime;
 
 use crate::outcome::Outcome;
-use crate::postback::Postback;
+use crate::parse::Postback;
 
 /// The most bytes of a request's target and body an entry keeps; longer ones are cut and
 /// marked [`LogEntry::truncated`].

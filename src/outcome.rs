@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::click_id::ClickId;
 use crate::guard::GuardError;
-use crate::postback::{ParsePostbackError, Postback};
+use crate::parse::{ParsePostbackError, Postback};
 use crate::status::ConversionState;
 
 /// What became of one postback.

@@ -3,7 +3,7 @@
 //! Every tracker and network names the same few facts differently: the click id is `subid` for
 //! Keitaro, `cid` for Voluum, `CJEVENT` for CJ; `2` is pending to Affise and approved in BeMob's
 //! example. A [`Profile`] writes one sender's conventions down as data, so the parser
-//! ([`crate::postback::Parser`]) stays one piece of code. The built-in profiles
+//! ([`crate::parse::Parser`]) stays one piece of code. The built-in profiles
 //! ([`Profile::builtin`]) cover well-known senders; your own load from config with `serde`.
 //! The URL builder's tracker entries are these profiles plus an endpoint path
 //! ([`crate::catalog::TrackerParams`]), so what a template sends is what the parser reads.
@@ -597,7 +597,7 @@ impl Profile {
     /// let pb = voluum.parse("/postback?cid=abc&payout=1.20")?;
     /// assert_eq!(pb.state(), Some(ConversionState::Approved));
     /// assert_eq!(Profile::builtin("redtrack").unwrap().default_state(), None);
-    /// # Ok::<(), postback::postback::ParsePostbackError>(())
+    /// # Ok::<(), postback::parse::ParsePostbackError>(())
     /// ```
     #[must_use]
     pub const fn default_state(&self) -> Option<ConversionState> {

@@ -42,7 +42,7 @@ use time::OffsetDateTime;
 
 use crate::guard::{Guard, GuardError};
 use crate::log::{self, LogEntry, PostbackLog};
-use crate::postback::{Limit, ParsePostbackError, Parser, Postback};
+use crate::parse::{Limit, ParsePostbackError, Parser, Postback};
 use crate::request::Request;
 use crate::store::{
     Change, Click, ClickStore, Commit, ConversionData, ConversionKey, Inserted, Standing,
@@ -81,7 +81,7 @@ impl Decision<'_> {
 /// [`Tracker::attribution_window`] gives it. Pure: no I/O, no clock.
 ///
 /// ```
-/// use postback::postback::Postback;
+/// use postback::parse::Postback;
 /// use postback::store::{Standing, StoredClick, Version};
 /// use postback::tracker::{decide, Outcome};
 /// use postback::ConversionState;
@@ -202,7 +202,7 @@ pub enum ConfigError {
 ///
 /// ```
 /// use postback::{Click, ClickId, MemoryStore, Request, Tracker};
-/// use postback::postback::Parser;
+/// use postback::parse::Parser;
 /// use postback::tracker::Outcome;
 ///
 /// let tracker = Tracker::new(MemoryStore::new(), Parser::generic());
@@ -254,7 +254,7 @@ impl<S: ClickStore> Tracker<S> {
     /// ```
     /// use postback::{Guard, MemoryStore, Tracker};
     /// use postback::guard::TokenSource;
-    /// use postback::postback::Parser;
+    /// use postback::parse::Parser;
     /// use postback::tracker::ConfigError;
     ///
     /// let affise = || Parser::builtin("affise").unwrap(); // its token parameter is `secure`
@@ -362,7 +362,7 @@ impl<S: ClickStore> Tracker<S> {
     ///
     /// A request with a non-empty body is read from its form body, otherwise from its target.
     /// A target or body longer than the parser's input limit
-    /// ([`Limits::max_input_len`](crate::postback::Limits::max_input_len)) is
+    /// ([`Limits::max_input_len`](crate::parse::Limits::max_input_len)) is
     /// [`Outcome::Invalid`] before the guard reads it, so an unauthenticated request costs at
     /// most that much work.
     #[must_use = "the outcome is what to answer the sender (`Outcome::http_status`)"]

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use postback::guard::{Guard, GuardError};
-use postback::postback::{Limits, ParsePostbackError, Postback};
+use postback::parse::{Limits, ParsePostbackError, Postback};
 use postback::{Click, MemoryStore, Outcome, Parser, Request, Tracker};
 
 /// The time bound for one parse or one handled request in a debug build.
@@ -116,7 +116,7 @@ fn check(
             let codes: Vec<&str> = pb
                 .warnings()
                 .iter()
-                .map(postback::postback::Warning::code)
+                .map(postback::parse::Warning::code)
                 .collect();
             assert_eq!(codes, warnings, "{what} ({profile})");
         }

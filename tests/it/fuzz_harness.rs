@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use postback::guard::TokenSource;
 use postback::lint::{LintContext, lint};
-use postback::postback::{Limits, ParsePostbackError, Postback};
+use postback::parse::{Limits, ParsePostbackError, Postback};
 use postback::store::{Conversion, ConversionKey, Inserted};
 use postback::template::{Dialect, Encoding, ExpandError, OnMissing, Value};
 use postback::{

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use postback::money::Amount;
-use postback::postback::{ParsePostbackError, Parser, Postback};
+use postback::parse::{ParsePostbackError, Parser, Postback};
 use postback::{ConversionState, Profile};
 
 const CASES: &str = include_str!("../data/postbacks.txt");
@@ -235,7 +235,7 @@ fn bounds_are_typed_errors() {
     let err = Parser::generic().parse(&many).unwrap_err();
     assert_eq!(err.code(), "too_long");
 
-    let relaxed = postback::postback::Limits::default().with_max_params(1000);
+    let relaxed = postback::parse::Limits::default().with_max_params(1000);
     let pb = Parser::generic().with_limits(relaxed).parse(&many).unwrap();
     assert_eq!(pb.click_id(), "abc");
 }

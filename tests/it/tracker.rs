@@ -621,7 +621,7 @@ fn the_store_is_asked_to_prefetch_the_click_before_the_load() {
 mod stale {
     use super::*;
     use postback::guard::Signature;
-    use postback::postback::Postback;
+    use postback::parse::Postback;
     use postback::store::{Standing, StoredClick, Version};
     use postback::tracker::decide;
     use proptest::prelude::*;

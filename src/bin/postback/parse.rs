@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
 
 use clap::Args;
-use postback::postback::{ParsePostbackError, Postback};
+use postback::parse::{ParsePostbackError, Postback};
 use postback::{ConversionState, Parser, Profile};
 use serde::Serialize;
 

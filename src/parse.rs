@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use postback::ConversionState;
-//! use postback::postback::Parser;
+//! use postback::parse::Parser;
 //!
 //! let parser = Parser::builtin("keitaro").unwrap();
 //! let pb = parser.parse("/postback?subid=1dad2cg1br22spja1&status=lead&payout=12,50&currency=usd")?;
@@ -21,7 +21,7 @@
 //!
 //! let err = parser.parse("/postback?subid=%7Bsubacc4%7D&status=sale").unwrap_err();
 //! assert_eq!(err.code(), "unexpanded_macro");
-//! # Ok::<(), postback::postback::ParsePostbackError>(())
+//! # Ok::<(), postback::parse::ParsePostbackError>(())
 //! ```
 //!
 //! # Performance
@@ -90,7 +90,7 @@ impl Warning {
 /// One parsed postback. Borrows from the input; [`Postback::into_owned`] detaches it.
 ///
 /// ```
-/// use postback::postback::Postback;
+/// use postback::parse::Postback;
 /// use postback::ConversionState;
 ///
 /// let pb = Postback::new("abc").with_state(Some(ConversionState::Approved));
@@ -672,7 +672,7 @@ enum SharedProfile {
 /// Cheap to clone and `Send + Sync`.
 ///
 /// ```
-/// use postback::postback::Parser;
+/// use postback::parse::Parser;
 ///
 /// let parser = Parser::generic();
 /// let url = "https://tracker.example/postback?click_id=abc&status=approved&payout=12.50&currency=USD&txid=TX-1#ignored";
@@ -681,7 +681,7 @@ enum SharedProfile {
 ///
 /// let body = b"click_id=abc&status=Hold&payout=3";
 /// assert_eq!(parser.parse_form(body)?.status(), Some("Hold"));
-/// # Ok::<(), postback::postback::ParsePostbackError>(())
+/// # Ok::<(), postback::parse::ParsePostbackError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Parser {
@@ -768,7 +768,7 @@ impl Parser {
     /// [`Parser::parse_form`], instead of making the whole input unreadable.
     ///
     /// ```
-    /// use postback::postback::Parser;
+    /// use postback::parse::Parser;
     ///
     /// let parser = Parser::generic();
     /// // A Latin-1 `é` in a parameter the profile does not read does not matter…
@@ -778,7 +778,7 @@ impl Parser {
     /// let err = parser.parse_bytes(b"/pb?click_id=caf\xe9").unwrap_err();
     /// assert_eq!(err.code(), "malformed");
     /// assert_eq!(err.at(), Some(16));
-    /// # Ok::<(), postback::postback::ParsePostbackError>(())
+    /// # Ok::<(), postback::parse::ParsePostbackError>(())
     /// ```
     ///
     /// # Errors
