@@ -1,6 +1,7 @@
 //! The fuzz targets' input formats and invariant checks, in one place.
 //!
-//! `fuzz/fuzz_targets/*.rs` include this file (`#[path]`) and hand libFuzzer's bytes to one of
+//! `fuzz/fuzz_targets/*.rs` include this file and `oracle.rs` (`#[path]`, so that the checks
+//! reach the oracle as `crate::oracle` there as here) and hand libFuzzer's bytes to one of
 //! the four checks; `fuzz_regressions` replays the saved inputs under `tests/data/fuzz/` through
 //! the same checks in plain `cargo test`. Each check decodes raw bytes itself (no `arbitrary`),
 //! so a saved input means the same thing to both, and uses the public API only. A broken
@@ -21,6 +22,8 @@ use postback::{
 };
 use time::OffsetDateTime;
 
+use crate::oracle;
+
 // ---------------------------------------------------------------------------------------------
 // parse_postback
 // ---------------------------------------------------------------------------------------------
@@ -39,7 +42,8 @@ fn small_limits() -> Limits {
 /// Invariants: no panic; `parse` and `parse_bytes` agree on UTF-8 input (the fast path and the
 /// general path are the same parser); `Profile::parse` is `Parser::parse` with default limits;
 /// an accepted postback is consistent with its profile and limits ([`check_postback`]); an
-/// error points inside the input.
+/// error points inside the input; and wherever the naive oracle (`oracle.rs`) covers the input,
+/// the parse is its answer: the same fields, or the same error code and parameter.
 pub(crate) fn parse_postback(data: &[u8]) {
     for name in Profile::BUILTIN_NAMES {
         let profile = Profile::builtin(name).expect("a listed built-in");
@@ -47,6 +51,7 @@ pub(crate) fn parse_postback(data: &[u8]) {
             let parser = Parser::from(profile).with_limits(limits);
             let from_bytes = parser.parse_bytes(data);
             check_parsed(profile, limits, data, &from_bytes);
+            oracle::check(profile, limits, data, false, &from_bytes);
             if let Ok(text) = std::str::from_utf8(data) {
                 let from_str = parser.parse(text);
                 assert_eq!(
@@ -56,6 +61,7 @@ pub(crate) fn parse_postback(data: &[u8]) {
             }
             let form = parser.parse_form(data);
             check_parsed(profile, limits, data, &form);
+            oracle::check(profile, limits, data, true, &form);
         }
     }
 }

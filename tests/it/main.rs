@@ -17,6 +17,7 @@ mod leads;
 mod lint;
 mod model;
 mod money;
+mod oracle;
 mod postback;
 mod profile;
 mod props;

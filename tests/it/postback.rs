@@ -9,7 +9,7 @@ use postback::{ConversionState, Profile};
 const CASES: &str = include_str!("../data/postbacks.txt");
 
 /// `\xHH` in a form input stands for one raw byte, so the data file can hold invalid UTF-8.
-fn unescape(text: &str) -> Vec<u8> {
+pub(crate) fn unescape(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
