@@ -39,11 +39,10 @@ fn small_limits() -> Limits {
 /// `data` as a URL or query (`parse_bytes`, and `parse` when it is UTF-8) and as a form body,
 /// with every built-in profile, under the default and under small limits.
 ///
-/// Invariants: no panic; `parse` and `parse_bytes` agree on UTF-8 input (the fast path and the
-/// general path are the same parser); `Profile::parse` is `Parser::parse` with default limits;
-/// an accepted postback is consistent with its profile and limits ([`check_postback`]); an
-/// error points inside the input; and wherever the naive oracle (`oracle.rs`) covers the input,
-/// the parse is its answer: the same fields, or the same error code and parameter.
+/// Invariants: no panic; `parse` and `parse_bytes` agree on UTF-8 input; an accepted postback
+/// is consistent with its profile and limits ([`check_postback`]); an error points inside the
+/// input; and wherever the naive oracle (`oracle.rs`) covers the input, the parse is its
+/// answer: the same fields, or the same error code and parameter.
 pub(crate) fn parse_postback(data: &[u8]) {
     for name in Profile::BUILTIN_NAMES {
         let profile = Profile::builtin(name).expect("a listed built-in");
