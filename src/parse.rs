@@ -847,12 +847,13 @@ enum Slot {
     Json,
 }
 
-/// The profile's parameter names, compiled once by [`Parser::new`] into a small hash table:
-/// a key is compared with at most the few names that hash as it does, most keys with none.
+/// The profile's parameter names, compiled once by [`Parser::new`]: a small hash table, and
+/// the leads that settle most segments from their first bytes.
 ///
 /// Worth it on the corpus bench: a linear look through a profile's dozen names (first byte,
 /// then `memcmp`) was a quarter of a parse, as every key of a postback, read or not, is looked
-/// up. [`Names::find`] is checked against that linear look (`names_find_as_a_linear_look_does`).
+/// up, and finding each key's `=` first was as much again. [`Names::find`] and
+/// [`Names::match_segment`] are checked against that linear look (`names_agree_with_a_linear_look`).
 #[derive(Debug)]
 struct Names {
     /// Every name the profile reads, fields first in [`Field::ALL`] order, then mapping
@@ -861,6 +862,68 @@ struct Names {
     /// Open addressing over `entries` by [`name_hash`]: an index into `entries`, or `u16::MAX`
     /// for an empty slot. A power of two, at most half full, so a probe ends at an empty slot.
     slots: Box<[u16]>,
+    /// Per pair of first bytes (hashed by [`lead_slot`]), the first field name that begins with
+    /// them, as `name=` to compare sixteen bytes with at once; `None` when some name cannot be
+    /// found that way (empty, or holding `=`, `&` or `#`), and every segment is looked up.
+    leads: Option<Box<[Lead; 256]>>,
+}
+
+/// What [`Names::match_segment`] compares a segment's first sixteen bytes with.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lead {
+    /// `name=` as a little-endian word, zero past it; zero when no field name leads here.
+    word: u128,
+    /// The bytes of the segment's first sixteen that `word` is compared with.
+    mask: u128,
+    /// The name's index in [`Names::entries`].
+    entry: u16,
+    /// The name's length.
+    len: u8,
+    /// Whether any name (this one, a longer one, a mapping or JSON one) begins with a pair of
+    /// bytes of this slot: when none does, a plain segment here names nothing.
+    any: bool,
+}
+
+/// Where [`Names::leads`] keeps names that begin with bytes `first` and `second` (a one-byte
+/// name's second byte is the `=` after it): distinct for the pairs that begin common names,
+/// and cheap. Pairs that share a slot only send their segments to the full look.
+#[inline]
+const fn lead_slot(first: u8, second: u8) -> usize {
+    (first.rotate_left(3) ^ second) as usize
+}
+
+/// What a segment is to the profile, from its first bytes.
+enum Matched<'n> {
+    /// A field's `name=`: the field, the name, and where the value starts.
+    Field(Field, &'n str, usize),
+    /// A plain segment whose first bytes begin no name.
+    Nothing,
+    /// Anything else: split the pair and look its name up.
+    Look,
+}
+
+/// The first sixteen bytes of `text[start..end]` as a little-endian word, zero past `end`.
+#[inline]
+fn window(text: &[u8], start: usize, end: usize) -> u128 {
+    let len = end.saturating_sub(start);
+    let word = match text.get(start..).and_then(<[u8]>::first_chunk::<16>) {
+        Some(bytes) => u128::from_le_bytes(*bytes),
+        None => {
+            let mut bytes = [0u8; 16];
+            for (to, from) in bytes
+                .iter_mut()
+                .zip(text.get(start..end).unwrap_or_default())
+            {
+                *to = *from;
+            }
+            u128::from_le_bytes(bytes)
+        }
+    };
+    if len < 16 {
+        word & ((1u128 << (8 * len)) - 1)
+    } else {
+        word
+    }
 }
 
 /// A cheap hash of a name: its length and its first and last bytes.
@@ -904,10 +967,86 @@ impl Names {
             }
             slots[at] = index;
         }
+        let leads = Self::leads(&entries);
         Self {
             entries: entries.into_boxed_slice(),
             slots: slots.into_boxed_slice(),
+            leads,
         }
+    }
+
+    fn leads(entries: &[(Box<str>, Slot)]) -> Option<Box<[Lead; 256]>> {
+        let findable = |name: &str| !name.is_empty() && !name.bytes().any(|b| b"=&#".contains(&b));
+        if !entries.iter().all(|(name, _)| findable(name)) {
+            return None;
+        }
+        let mut leads = Box::new([Lead::default(); 256]);
+        // In the entries' order, so that a lead is the name the full look finds first.
+        for (entry, (name, slot)) in (0u16..).zip(entries) {
+            let bytes = name.as_bytes();
+            let first = bytes.first().copied().unwrap_or_default();
+            let second = bytes.get(1).copied().unwrap_or(b'=');
+            if bytes.len() == 1 {
+                // `x` alone (no `=`) is a segment whose second byte is read as 0.
+                leads[lead_slot(first, 0)].any = true;
+            }
+            let lead = &mut leads[lead_slot(first, second)];
+            if lead.any {
+                continue;
+            }
+            lead.any = true;
+            if let (Slot::Field(_), Ok(len @ 1..16)) = (slot, u8::try_from(bytes.len())) {
+                let mut pattern = [0u8; 16];
+                let mut mask = [0u8; 16];
+                for (i, &byte) in bytes.iter().chain(b"=").enumerate() {
+                    pattern[i] = byte;
+                    mask[i] = 0xff;
+                }
+                lead.word = u128::from_le_bytes(pattern);
+                lead.mask = u128::from_le_bytes(mask);
+                lead.entry = entry;
+                lead.len = len;
+            }
+        }
+        Some(leads)
+    }
+
+    /// What the segment `text[segment]` is, from its first sixteen bytes: a field's `name=`
+    /// (one compare), nothing (a plain segment whose first two bytes begin no name), or a
+    /// question for the full look ([`Names::find_pair`]).
+    #[inline]
+    fn match_segment(&self, text: &[u8], segment: query::Segment) -> Matched<'_> {
+        let Some(leads) = &self.leads else {
+            return Matched::Look;
+        };
+        let (start, end) = (segment.start, segment.end);
+        let Some(&first) = text.get(start).filter(|_| start < end) else {
+            return if segment.plain {
+                Matched::Nothing
+            } else {
+                Matched::Look
+            };
+        };
+        let second = if start + 1 < end {
+            text.get(start + 1).copied().unwrap_or_default()
+        } else {
+            0
+        };
+        let lead = &leads[lead_slot(first, second)];
+        if !lead.any {
+            return if segment.plain {
+                Matched::Nothing
+            } else {
+                Matched::Look
+            };
+        }
+        if lead.word != 0
+            && window(text, start, end) & lead.mask == lead.word
+            && let Some((name, Slot::Field(field))) = self.entries.get(usize::from(lead.entry))
+        {
+            return Matched::Field(*field, name, start + usize::from(lead.len) + 1);
+        }
+        Matched::Look
     }
 
     /// What `name` means, and the profile's spelling of it.
@@ -1215,13 +1354,8 @@ impl Parser {
         let mut mappings = Vec::new();
         let mut json = None;
         let mut count = 0;
-        // A counter, not `enumerate`: `Enumerate::next` was not inlined, and the pairs'
-        // masks went through memory on every pair.
-        #[expect(
-            clippy::explicit_counter_loop,
-            reason = "measured: `enumerate` kept the loop out of registers"
-        )]
-        for pair in pairs.clone() {
+        let mut segments = pairs.clone();
+        while let Some(segment) = segments.next_segment() {
             if count >= self.limits.params {
                 return Err(ParsePostbackError::TooLong {
                     param: None,
@@ -1231,8 +1365,23 @@ impl Parser {
                 });
             }
             count += 1;
-            let Some((slot, param)) = self.names.find_pair(&pair) else {
-                continue;
+            let (slot, param, value_at) = match self.names.match_segment(input, segment) {
+                Matched::Field(field, param, value_at) => (Slot::Field(field), param, value_at),
+                Matched::Nothing => continue,
+                Matched::Look => {
+                    let pair = segments.pair(segment);
+                    match self.names.find_pair(&pair) {
+                        Some((slot, param)) => (slot, param, pair.value_at),
+                        None => continue,
+                    }
+                }
+            };
+            let pair = query::Pair {
+                name: &[],
+                value: input.get(value_at..segment.end).unwrap_or_default(),
+                name_at: segment.start,
+                value_at,
+                plain: segment.plain,
             };
             match slot {
                 Slot::Field(field) => {
@@ -1309,68 +1458,102 @@ impl Parser {
         src: &'a str,
         raws: &[Option<Raw<'a, '_>>; 7],
     ) -> Option<Result<Postback<'a>, ParsePostbackError>> {
-        let mut texts: [Option<Read<'_, 'a>>; 7] = [None; 7];
+        let mut texts: [Option<&'a str>; 7] = [None; 7];
         for (text, raw) in texts.iter_mut().zip(raws) {
             if let Some(raw) = raw {
-                *text = Some(Read {
-                    param: raw.param,
-                    at: raw.at,
-                    text: src.get(raw.at..raw.at + raw.value.len())?,
-                });
+                *text = Some(src.get(raw.at..raw.at + raw.value.len())?);
             }
         }
-        Some(self.check_plain(&texts))
+        Some(self.check_plain(raws, &texts))
     }
 
     fn check_plain<'a>(
         &self,
-        texts: &[Option<Read<'_, 'a>>; 7],
+        raws: &[Option<Raw<'a, '_>>; 7],
+        texts: &[Option<&'a str>; 7],
     ) -> Result<Postback<'a>, ParsePostbackError> {
         let profile = self.profile();
-        let sent = |field: Field| texts[field.index()].filter(|read| !read.text.is_empty());
-        let click = sent(Field::ClickId);
-        // Rank 1: the click id's shape, unless it is a placeholder word (rank 3 says so).
-        let shape = profile.click_id_shape();
-        if let Some(read) = click
-            && !is_placeholder_word(read.text)
-            && !shape.matches(read.text)
-        {
-            return Err(ParsePostbackError::Malformed {
-                param: read.param.into(),
-                at: read.at,
-                kind: MalformedKind::ClickIdShape(shape),
-            });
-        }
-        // Rank 2.
-        let Some(click) = click else {
+        // A field's text when sent and not empty; and the same with its parameter and offset,
+        // which only the checks that may fail need.
+        let sent = |field: Field| texts[field.index()].filter(|text| !text.is_empty());
+        let read = |field: Field| {
+            let raw = raws[field.index()].as_ref()?;
+            Some(Read {
+                param: raw.param,
+                at: raw.at,
+                text: sent(field)?,
+            })
+        };
+        let Some(click) = sent(Field::ClickId) else {
+            // Rank 2: nothing of rank 1 can apply to a missing click id.
             return Err(ParsePostbackError::MissingClickId {
                 param: profile.click_id_params().join(",").into(),
             });
         };
+        // Rank 1: the click id's shape, unless it is a placeholder word (rank 3 says so).
+        let shape = profile.click_id_shape();
+        if !is_placeholder_word(click) && !shape.matches(click) {
+            let raw = raws[Field::ClickId.index()].as_ref();
+            return Err(ParsePostbackError::Malformed {
+                param: raw.map_or("", |raw| raw.param).into(),
+                at: raw.map_or(0, |raw| raw.at),
+                kind: MalformedKind::ClickIdShape(shape),
+            });
+        }
         // Rank 3, in field order; the token is the guard's to judge.
-        if let Some(read) = texts
-            .iter()
+        if let Some(field) = Field::ALL
+            .into_iter()
             .take(Field::ALL.len() - 1)
-            .flatten()
-            .find(|read| is_placeholder_word(read.text))
+            .find(|&field| texts[field.index()].is_some_and(is_placeholder_word))
+            && let Some(read) = read(field)
         {
-            placeholder_word(*read)?;
+            placeholder_word(read)?;
         }
         let status = sent(Field::Status);
-        let state = resolve_state(profile, status, None)?;
-        let (payout, currency) = read_money(sent(Field::Payout), sent(Field::Currency))?;
+        let state = match status {
+            None => profile.default_state(),
+            Some(word) => match profile.status_map().get(word) {
+                Some(state) => Some(state),
+                None => resolve_state(profile, read(Field::Status), None)?,
+            },
+        };
+        let payout = match sent(Field::Payout) {
+            None => None,
+            Some(text) => match text.parse::<Amount>() {
+                Ok(amount) => Some(amount),
+                // The error, as `read_money` words it.
+                Err(_) => read_money(read(Field::Payout), None)?.0,
+            },
+        };
+        let currency = match sent(Field::Currency) {
+            None => None,
+            Some(text) => match text.parse::<Currency>() {
+                Ok(currency) => Some(currency),
+                Err(_) => read_money(None, read(Field::Currency))?.1,
+            },
+        };
         let (txid, event, token) = (sent(Field::Txid), sent(Field::Event), sent(Field::Token));
         let longest = [
             click,
-            status.unwrap_or(click),
-            txid.unwrap_or(click),
-            event.unwrap_or(click),
-            token.unwrap_or(click),
+            status.unwrap_or(""),
+            txid.unwrap_or(""),
+            event.unwrap_or(""),
+            token.unwrap_or(""),
         ]
         .iter()
-        .fold(0, |longest, read| longest.max(read.text.len()));
+        .fold(0, |longest, text| longest.max(text.len()));
         if longest > self.limits.value_bytes {
-            check_lengths(self.limits, [Some(click), status, txid, event, token])?;
+            check_lengths(
+                self.limits,
+                [
+                    Field::ClickId,
+                    Field::Status,
+                    Field::Txid,
+                    Field::Event,
+                    Field::Token,
+                ]
+                .map(read),
+            )?;
         }
         let mut postback = Postback {
             state,
@@ -1378,8 +1561,7 @@ impl Parser {
             currency,
             ..Postback::empty()
         };
-        postback.borrowed =
-            [Some(click), status, txid, event, token].map(|read| read.map(|r| r.text));
+        postback.borrowed = [Some(click), status, txid, event, token];
         Ok(postback)
     }
 

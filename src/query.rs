@@ -188,11 +188,12 @@ pub(crate) fn query_pairs(target: &[u8], start: usize) -> Pairs<'_> {
 /// Iterator over the pairs of a query or body: see [`pairs`].
 ///
 /// It reads the text sixty-four bytes at a time through [`block_masks`]: masks of the `&`s,
-/// the `=`s and the bytes that are not plain, consumed a few bits per pair, so a pair costs a few bit
-/// operations rather than a search that starts again at every pair, and each pair learns
-/// whether it is plain without a second look at its bytes. A pair's `=` is then found byte by
-/// byte in its name, which is short. The obvious byte-by-byte split is its oracle
-/// (`pairs_split_as_the_obvious_split_does` in the tests).
+/// the `#`s and the bytes that are not plain, consumed a few bits per segment, so a segment
+/// costs a few bit operations rather than a search that starts again at every one, and learns
+/// whether it is plain without a second look at its bytes. A pair's `=` is then found by
+/// [`find`] in its segment; the parser does without it, matching `name=` at the segment's
+/// start. The obvious byte-by-byte split is its oracle (`pairs_split_as_the_obvious_split_does`
+/// in the tests).
 #[derive(Debug, Clone)]
 pub(crate) struct Pairs<'a> {
     text: &'a [u8],
@@ -203,8 +204,6 @@ pub(crate) struct Pairs<'a> {
     base: usize,
     /// Bit `i` set for each `&` at `base + i` not yet visited.
     ampersands: u64,
-    /// Bit `i` set for each `=` at `base + i` not before `at`.
-    equals: u64,
     /// Bit `i` set for each byte at `base + i` (not before `at`) that is not plain.
     unplain: u64,
     /// Whether a `#` ends the text (a target's query) or is data (a form body).
@@ -220,7 +219,6 @@ impl<'a> Pairs<'a> {
             end,
             base: start,
             ampersands: 0,
-            equals: 0,
             unplain: 0,
             to_fragment,
             done: start == end,
@@ -243,9 +241,78 @@ impl<'a> Pairs<'a> {
             kept = (1u64 << hash) - 1;
         }
         self.ampersands = masks.ampersands & kept;
-        self.equals = masks.equals & kept;
         self.unplain = masks.unplain & kept;
     }
+
+    /// The next `&`-separated piece: where it is and whether it is plain. The parser reads
+    /// segments and matches names at their start; [`Pairs::next`] is this and a `=`.
+    // Inlined into the caller's loop so that the masks stay in registers: out of line, every
+    // pair loaded and stored them, a third of a parse.
+    #[inline(always)]
+    #[expect(
+        clippy::inline_always,
+        reason = "measured: out of line it was a third of a parse"
+    )]
+    pub(crate) fn next_segment(&mut self) -> Option<Segment> {
+        if self.done {
+            return None;
+        }
+        let mut unplain = false;
+        let end = loop {
+            if self.ampersands != 0 {
+                let bit = self.ampersands.trailing_zeros();
+                self.ampersands &= self.ampersands - 1;
+                // This segment's bytes in this chunk are the bits below its `&`; those from
+                // the `&` on belong to the segments after it.
+                let below = (1u64 << bit) - 1;
+                unplain |= self.unplain & below != 0;
+                self.unplain &= !below & !(1 << bit);
+                break self.base + bit as usize;
+            }
+            unplain |= self.unplain != 0;
+            self.base += 64;
+            if self.base >= self.end {
+                self.done = true;
+                break self.end;
+            }
+            self.load();
+        };
+        let start = self.at;
+        self.at = end + 1;
+        Some(Segment {
+            start,
+            end,
+            plain: !unplain,
+        })
+    }
+
+    /// `segment` as a pair: split at its first `=`.
+    pub(crate) fn pair(&self, segment: Segment) -> Pair<'a> {
+        let piece = self
+            .text
+            .get(segment.start..segment.end)
+            .unwrap_or_default();
+        let (name_end, value_at) = match find(piece, [b'=']) {
+            Some(eq) => (segment.start + eq, segment.start + eq + 1),
+            None => (segment.end, segment.end),
+        };
+        Pair {
+            name: self.text.get(segment.start..name_end).unwrap_or_default(),
+            value: self.text.get(value_at..segment.end).unwrap_or_default(),
+            name_at: segment.start,
+            value_at,
+            plain: segment.plain,
+        }
+    }
+}
+
+/// One `&`-separated piece of a query or body: `text[start..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// Whether every byte of it is plain (see [`Pair::plain`]).
+    pub(crate) plain: bool,
 }
 
 /// Whether a pair holding `byte` is not plain, so that a reader must look closer: bytes below
@@ -278,7 +345,6 @@ pub(crate) fn block_masks_naive(block: &[u8; 16]) -> Masks {
     };
     Masks {
         ampersands: bits(&|byte| byte == b'&'),
-        equals: bits(&|byte| byte == b'='),
         unplain: bits(&is_unplain),
         hashes: bits(&|byte| byte == b'#'),
     }
@@ -289,8 +355,6 @@ pub(crate) fn block_masks_naive(block: &[u8; 16]) -> Masks {
 pub(crate) struct Masks {
     /// `&`.
     pub(crate) ampersands: u64,
-    /// `=`.
-    pub(crate) equals: u64,
     /// Not plain ([`is_unplain`]).
     pub(crate) unplain: u64,
     /// `#`.
@@ -301,7 +365,6 @@ impl Masks {
     const fn shifted(self, shift: u32) -> Self {
         Self {
             ampersands: self.ampersands >> shift,
-            equals: self.equals >> shift,
             unplain: self.unplain >> shift,
             hashes: self.hashes >> shift,
         }
@@ -310,14 +373,13 @@ impl Masks {
     const fn kept(self, kept: u64) -> Self {
         Self {
             ampersands: self.ampersands & kept,
-            equals: self.equals & kept,
             unplain: self.unplain & kept,
             hashes: self.hashes & kept,
         }
     }
 }
 
-/// The masks of sixteen bytes: where the `&`s, the `=`s and the bytes that are not plain
+/// The masks of sixteen bytes: where the `&`s, the `#`s and the bytes that are not plain
 /// ([`is_unplain`]) are. With SSE2 (every x86-64) a few instructions for all
 /// sixteen: on the corpus bench this is what makes splitting cheap on a machine where a byte
 /// loop costs most of a parse.
@@ -338,7 +400,6 @@ pub(crate) fn block_masks(block: &[u8; 16]) -> Masks {
     let splat = |byte: u8| set_splat_i8_m128i(byte as i8);
     let bytes = load_unaligned_m128i(block);
     let amp = cmp_eq_mask_i8_m128i(bytes, splat(b'&'));
-    let eq = cmp_eq_mask_i8_m128i(bytes, splat(b'='));
     let hash = cmp_eq_mask_i8_m128i(bytes, splat(b'#'));
     // Below `&` as signed bytes: every byte past ASCII is negative, so below too. Or-ing
     // `0x20` folds `[` into `{` (and only bytes below `&` into `+` and `<`).
@@ -352,7 +413,6 @@ pub(crate) fn block_masks(block: &[u8; 16]) -> Masks {
     let bits = |mask| u64::from(move_mask_i8_m128i(mask) as u16);
     Masks {
         ampersands: bits(amp),
-        equals: bits(eq),
         unplain: bits(unplain),
         hashes: bits(hash),
     }
@@ -374,14 +434,23 @@ pub(crate) fn block_masks(block: &[u8; 16]) -> Masks {
 fn chunk_masks(text: &[u8], base: usize, end: usize) -> Masks {
     let mut masks = Masks {
         ampersands: 0,
-        equals: 0,
         unplain: 0,
         hashes: 0,
     };
+    // A whole chunk: four blocks at fixed offsets, no bounds to look at again.
+    if let Some(chunk) = text.get(base..end).and_then(<[u8]>::first_chunk::<64>) {
+        let (blocks, _) = chunk.as_chunks::<16>();
+        for (k, block) in blocks.iter().enumerate() {
+            let block = block_masks(block);
+            masks.ampersands |= block.ampersands << (16 * k);
+            masks.unplain |= block.unplain << (16 * k);
+            masks.hashes |= block.hashes << (16 * k);
+        }
+        return masks;
+    }
     for (k, at) in (base..end).step_by(16).take(4).enumerate() {
         let block = masks_at(text, at, end);
         masks.ampersands |= block.ampersands << (16 * k);
-        masks.equals |= block.equals << (16 * k);
         masks.unplain |= block.unplain << (16 * k);
         masks.hashes |= block.hashes << (16 * k);
     }
@@ -476,66 +545,10 @@ fn block_matches<const N: usize>(block: &[u8; 16], set: [u8; N]) -> u32 {
 impl<'a> Iterator for Pairs<'a> {
     type Item = Pair<'a>;
 
-    // Inlined into the caller's loop so that the masks stay in registers: out of line, every
-    // pair loaded and stored them, a third of a parse.
-    #[inline(always)]
-    #[expect(
-        clippy::inline_always,
-        reason = "measured: out of line it was a third of a parse"
-    )]
+    #[inline]
     fn next(&mut self) -> Option<Pair<'a>> {
-        if self.done {
-            return None;
-        }
-        let mut unplain = false;
-        let mut eq = None;
-        let end = loop {
-            if self.ampersands != 0 {
-                let bit = self.ampersands.trailing_zeros();
-                self.ampersands &= self.ampersands - 1;
-                // This pair's bytes in this block are the bits below its `&`; those from the
-                // `&` on belong to the pairs after it.
-                let below = (1u64 << bit) - 1;
-                let equals = self.equals & below;
-                if eq.is_none() && equals != 0 {
-                    eq = Some(self.base + equals.trailing_zeros() as usize);
-                }
-                unplain |= self.unplain & below != 0;
-                let after = !below & !(1 << bit);
-                self.equals &= after;
-                self.unplain &= after;
-                break self.base + bit as usize;
-            }
-            if eq.is_none() && self.equals != 0 {
-                eq = Some(self.base + self.equals.trailing_zeros() as usize);
-            }
-            unplain |= self.unplain != 0;
-            self.base += 64;
-            if self.base >= self.end {
-                self.done = true;
-                break self.end;
-            }
-            self.load();
-        };
-        let name_at = self.at;
-        self.at = end + 1;
-        let plain = !unplain;
-        Some(match eq {
-            Some(eq) => Pair {
-                name: self.text.get(name_at..eq).unwrap_or_default(),
-                value: self.text.get(eq + 1..end).unwrap_or_default(),
-                name_at,
-                value_at: eq + 1,
-                plain,
-            },
-            None => Pair {
-                name: self.text.get(name_at..end).unwrap_or_default(),
-                value: &[],
-                name_at,
-                value_at: end,
-                plain,
-            },
-        })
+        let segment = self.next_segment()?;
+        Some(self.pair(segment))
     }
 }
 

@@ -140,3 +140,74 @@ fn parse_bytes_reports_invalid_utf8_where_it_is_read() {
         "malformed `click_id` at byte 31: the decoded value is not UTF-8: check the sender's character encoding"
     );
 }
+
+/// What a segment names, the slow obvious way: split at the first `=`, then the first entry
+/// whose name is the pair's name as sent, or as decoded and trimmed.
+fn linear_look(
+    names: &super::Names,
+    pair: &crate::query::Pair<'_>,
+) -> Option<(super::Slot, String)> {
+    let decoded = pair.decoded_name();
+    names
+        .entries
+        .iter()
+        .find(|(name, _)| name.as_bytes() == pair.name)
+        .or_else(|| {
+            let decoded = decoded.as_deref()?;
+            names
+                .entries
+                .iter()
+                .find(|(name, _)| name.as_bytes() == decoded)
+        })
+        .map(|(name, slot)| (*slot, name.to_string()))
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+    /// The hash table and the leads find what a linear look through the names finds, for
+    /// every segment: the profile's names as they are, cut short, run on, encoded, cased,
+    /// alone or with values, and strangers.
+    #[test]
+    fn names_agree_with_a_linear_look(
+        profile in proptest::sample::select(crate::Profile::BUILTIN_NAMES.to_vec()),
+        picks in proptest::collection::vec((0usize..64, 0usize..8, "(=[a-z0-9%+]{0,6})?"), 1..8),
+    ) {
+        let parser = super::Parser::builtin(profile).unwrap();
+        let names = &parser.names;
+        let mut text = String::new();
+        for (i, (pick, how, tail)) in picks.iter().enumerate() {
+            let name = names.entries.get(pick % names.entries.len()).map_or("x", |(n, _)| &**n);
+            let name = match how {
+                0 => name.to_owned(),
+                1 => name.get(..name.len().saturating_sub(1)).unwrap_or_default().to_owned(),
+                2 => format!("{name}x"),
+                3 => name.to_ascii_uppercase(),
+                4 => name.replacen(|c: char| c.is_ascii_lowercase(), "%61", 1),
+                5 => format!("+{name}"),
+                6 => name.chars().take(1).collect(),
+                _ => "zz".to_owned(),
+            };
+            if i > 0 {
+                text.push('&');
+            }
+            text.push_str(&name);
+            text.push_str(tail);
+        }
+        let bytes = text.as_bytes();
+        let mut segments = crate::query::pairs(bytes, 0..bytes.len());
+        while let Some(segment) = segments.next_segment() {
+            let pair = segments.pair(segment);
+            let want = linear_look(names, &pair);
+            let got = match names.match_segment(bytes, segment) {
+                super::Matched::Field(field, name, value_at) => {
+                    proptest::prop_assert_eq!(value_at, pair.value_at, "{}", text);
+                    Some((super::Slot::Field(field), name.to_owned()))
+                }
+                super::Matched::Nothing => None,
+                super::Matched::Look => names.find_pair(&pair).map(|(slot, name)| (slot, name.to_owned())),
+            };
+            proptest::prop_assert_eq!(got, want, "{} in {}", String::from_utf8_lossy(pair.name), text);
+        }
+    }
+}

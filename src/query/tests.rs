@@ -170,7 +170,6 @@ fn every_byte_in_every_lane_is_classed() {
             block[lane] = byte;
             let want = super::Masks {
                 ampersands: u64::from(byte == b'&') << lane,
-                equals: u64::from(byte == b'=') << lane,
                 unplain: u64::from(is_unplain(byte)) << lane,
                 hashes: u64::from(byte == b'#') << lane,
             };
