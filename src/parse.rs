@@ -906,18 +906,15 @@ enum Matched<'n> {
 #[inline]
 fn window(text: &[u8], start: usize, end: usize) -> u128 {
     let len = end.saturating_sub(start);
-    let word = match text.get(start..).and_then(<[u8]>::first_chunk::<16>) {
-        Some(bytes) => u128::from_le_bytes(*bytes),
-        None => {
-            let mut bytes = [0u8; 16];
-            for (to, from) in bytes
-                .iter_mut()
-                .zip(text.get(start..end).unwrap_or_default())
-            {
-                *to = *from;
-            }
-            u128::from_le_bytes(bytes)
+    let word = if let Some(bytes) = text.get(start..).and_then(<[u8]>::first_chunk::<16>) {
+        u128::from_le_bytes(*bytes)
+    } else {
+        let mut bytes = [0u8; 16];
+        let rest = text.get(start..end).unwrap_or_default();
+        for (to, from) in bytes.iter_mut().zip(rest) {
+            *to = *from;
         }
+        u128::from_le_bytes(bytes)
     };
     if len < 16 {
         word & ((1u128 << (8 * len)) - 1)
