@@ -180,22 +180,11 @@ pub fn decide<'a>(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The guard checks tokens and reads them from a parameter the parser's profile does not
-    /// name as a token parameter: the guard and the profile disagree about where the secret
-    /// is, and every postback would be refused (see [`Tracker::with_guard`]).
-    #[error(
-        "the guard reads the token from parameter `{param}`, but profile `{profile}` sends it in \
-         `{profile_params}`: leave the guard's token source unset or name the profile's parameter"
-    )]
-    #[non_exhaustive]
-    TokenParamConflict {
-        /// The parameter the guard was told to read.
-        param: Box<str>,
-        /// The profile's name.
-        profile: Box<str>,
-        /// The profile's token parameters, comma-separated.
-        profile_params: Box<str>,
-    },
+    /// The guard cannot work with the parser's profile: for now the one case is
+    /// [`GuardError::TokenParamConflict`] (the guard reads the token from a parameter the
+    /// profile does not name as a token parameter, so every postback would be refused).
+    #[error(transparent)]
+    Guard(GuardError),
 }
 
 /// One postback endpoint: a store, a parser (one network profile), a guard and a log.
@@ -255,6 +244,7 @@ impl<S: ClickStore> Tracker<S> {
     /// use postback::{Guard, MemoryStore, Tracker};
     /// use postback::guard::TokenSource;
     /// use postback::parse::Parser;
+    /// use postback::guard::GuardError;
     /// use postback::tracker::ConfigError;
     ///
     /// let affise = || Parser::builtin("affise").unwrap(); // its token parameter is `secure`
@@ -265,29 +255,20 @@ impl<S: ClickStore> Tracker<S> {
     /// // Told to read the token elsewhere, the guard would refuse every postback.
     /// let confused = Guard::new().with_token("s3cret").with_token_source(TokenSource::param("token"));
     /// let err = Tracker::new(MemoryStore::new(), affise()).with_guard(confused).unwrap_err();
-    /// assert!(matches!(err, ConfigError::TokenParamConflict { ref param, .. } if &**param == "token"));
+    /// assert!(matches!(err, ConfigError::Guard(GuardError::TokenParamConflict { ref param, .. }) if &**param == "token"));
     /// # Ok::<(), ConfigError>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`ConfigError::TokenParamConflict`] when the guard checks tokens
+    /// [`ConfigError::Guard`] with [`GuardError::TokenParamConflict`] when the guard checks tokens
     /// ([`Guard::with_token`]) and was told to read them from a parameter
     /// ([`Guard::with_token_source`]) that the profile does not name as a token parameter: it
     /// would refuse every postback, so the tracker is not built with it.
     pub fn with_guard(mut self, guard: Guard) -> Result<Self, ConfigError> {
         let guard = guard.with_profile(self.parser.profile());
-        if let Some(GuardError::TokenParamConflict {
-            param,
-            profile,
-            profile_params,
-        }) = guard.token_param_conflict()
-        {
-            return Err(ConfigError::TokenParamConflict {
-                param: param.clone(),
-                profile: profile.clone(),
-                profile_params: profile_params.clone(),
-            });
+        if let Some(conflict) = guard.token_param_conflict() {
+            return Err(ConfigError::Guard(conflict.clone()));
         }
         self.guard = guard;
         Ok(self)

@@ -67,12 +67,12 @@ fn a_tracker_refuses_a_guard_parameter_the_profile_does_not_name() {
     let affise = || Tracker::new(MemoryStore::new(), Parser::builtin("affise").unwrap());
     // Refused when the tracker is built, not with a 500 on every postback after it starts.
     let err = affise().with_guard(confused.clone()).unwrap_err();
-    let ConfigError::TokenParamConflict {
+    let ConfigError::Guard(GuardError::TokenParamConflict {
         param,
         profile,
         profile_params,
         ..
-    } = &err
+    }) = &err
     else {
         panic!("{err:?}");
     };
