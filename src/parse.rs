@@ -691,6 +691,8 @@ pub struct Parser {
     plain_finish: bool,
     /// The profile's names, compiled by [`Parser::new`]; shared by the parser's clones.
     names: Arc<Names>,
+    /// The profile's status words, compiled likewise.
+    words: Arc<Words>,
     limits: Limits,
 }
 
@@ -805,6 +807,7 @@ impl From<&'static Profile> for Parser {
     fn from(profile: &'static Profile) -> Self {
         Self {
             names: Arc::new(Names::new(profile)),
+            words: Arc::new(Words::new(profile.status_map())),
             plain_finish: true,
             profile: SharedProfile::Static(profile),
             limits: Limits::default(),
@@ -816,6 +819,7 @@ impl From<Arc<Profile>> for Parser {
     fn from(profile: Arc<Profile>) -> Self {
         Self {
             names: Arc::new(Names::new(&profile)),
+            words: Arc::new(Words::new(profile.status_map())),
             plain_finish: true,
             profile: SharedProfile::Shared(profile),
             limits: Limits::default(),
@@ -859,9 +863,9 @@ struct Names {
     /// Every name the profile reads, fields first in [`Field::ALL`] order, then mapping
     /// parameters, then the JSON parameter; for a name listed twice the first wins.
     entries: Box<[(Box<str>, Slot)]>,
-    /// Open addressing over `entries` by [`name_hash`]: an index into `entries`, or `u16::MAX`
+    /// Open addressing over `entries` by [`name_hash`]: an index into `entries`, or `u32::MAX`
     /// for an empty slot. A power of two, at most half full, so a probe ends at an empty slot.
-    slots: Box<[u16]>,
+    slots: Box<[u32]>,
     /// Per pair of first bytes (hashed by [`lead_slot`]), the first field name that begins with
     /// them, as `name=` to compare sixteen bytes with at once; `None` when some name cannot be
     /// found that way (empty, or holding `=`, `&` or `#`), and every segment is looked up.
@@ -876,7 +880,7 @@ struct Lead {
     /// The bytes of the segment's first sixteen that `word` is compared with.
     mask: u128,
     /// The name's index in [`Names::entries`].
-    entry: u16,
+    entry: u32,
     /// The name's length.
     len: u8,
     /// Whether any name (this one, a longer one, a mapping or JSON one) begins with a pair of
@@ -949,17 +953,16 @@ impl Names {
         let json = profile.json_param().map(|name| (name.into(), Slot::Json));
         let mut entries: Vec<(Box<str>, Slot)> = Vec::new();
         for (name, slot) in fields.chain(mappings).chain(json) {
-            // The first listing of a name wins. (A profile lists a few dozen names; past
-            // 65,534 the table cannot index more, and those are not read.)
-            if entries.len() < usize::from(u16::MAX) && !entries.iter().any(|(n, _)| *n == name) {
+            // The first listing of a name wins.
+            if !entries.iter().any(|(n, _)| *n == name) {
                 entries.push((name, slot));
             }
         }
-        let mut slots = vec![u16::MAX; (2 * entries.len()).next_power_of_two().max(8)];
+        let mut slots = vec![u32::MAX; (2 * entries.len()).next_power_of_two().max(8)];
         let mask = slots.len() - 1;
-        for (index, (name, _)) in (0u16..).zip(&entries) {
+        for (index, (name, _)) in (0u32..).zip(&entries) {
             let mut at = name_hash(name.as_bytes()) & mask;
-            while slots[at] != u16::MAX {
+            while slots[at] != u32::MAX {
                 at = (at + 1) & mask;
             }
             slots[at] = index;
@@ -979,7 +982,7 @@ impl Names {
         }
         let mut leads = Box::new([Lead::default(); 256]);
         // In the entries' order, so that a lead is the name the full look finds first.
-        for (entry, (name, slot)) in (0u16..).zip(entries) {
+        for (entry, (name, slot)) in (0u32..).zip(entries) {
             let bytes = name.as_bytes();
             let first = bytes.first().copied().unwrap_or_default();
             let second = bytes.get(1).copied().unwrap_or(b'=');
@@ -1039,7 +1042,9 @@ impl Names {
         }
         if lead.word != 0
             && window(text, start, end) & lead.mask == lead.word
-            && let Some((name, Slot::Field(field))) = self.entries.get(usize::from(lead.entry))
+            && let Some((name, Slot::Field(field))) = usize::try_from(lead.entry)
+                .ok()
+                .and_then(|entry| self.entries.get(entry))
         {
             return Matched::Field(*field, name, start + usize::from(lead.len) + 1);
         }
@@ -1053,7 +1058,7 @@ impl Names {
         let mut at = name_hash(name) & mask;
         loop {
             let index = *self.slots.get(at)?;
-            let (known, slot) = self.entries.get(usize::from(index))?;
+            let (known, slot) = self.entries.get(usize::try_from(index).ok()?)?;
             // Byte by byte, not `==`: names are short, and a `bcmp` call in the parse loop
             // sent the loop's state through memory.
             let known_bytes = known.as_bytes();
@@ -1129,6 +1134,75 @@ fn flags_of(bytes: &[u8]) -> u8 {
     bytes
         .iter()
         .fold(0, |flags, &b| flags | class::TABLE[usize::from(b)])
+}
+
+/// The profile's status words, compiled once by [`Parser::new`] into a small hash table on
+/// their ASCII-lower-case bytes: a word's state as [`StatusMap::get`](crate::StatusMap::get)
+/// gives it (trimmed; its own case first, then any case), in a probe or two rather than a look
+/// through every word, twice. Checked against `get` by `words_agree_with_the_status_map`.
+#[derive(Debug)]
+struct Words {
+    entries: Box<[(Box<str>, ConversionState)]>,
+    /// Open addressing as in [`Names`]: an index into `entries`, or `u32::MAX` for none.
+    slots: Box<[u32]>,
+}
+
+/// [`name_hash`] of a word's lower-case form, computed without lower-casing a copy.
+#[inline]
+fn word_hash(word: &[u8]) -> usize {
+    let first = word.first().map_or(0, u8::to_ascii_lowercase);
+    let last = word.last().map_or(0, u8::to_ascii_lowercase);
+    (word.len() ^ usize::from(first).wrapping_mul(31) ^ usize::from(last).wrapping_mul(131))
+        .wrapping_mul(0x9e37_79b9)
+        >> 8
+}
+
+impl Words {
+    fn new(map: &crate::StatusMap) -> Self {
+        let entries: Box<[(Box<str>, ConversionState)]> = map
+            .iter()
+            .map(|(word, state)| (word.into(), state))
+            .collect();
+        let mut slots = vec![u32::MAX; (2 * entries.len()).next_power_of_two().max(8)];
+        let mask = slots.len() - 1;
+        for (index, (word, _)) in (0u32..).zip(&entries) {
+            let mut at = word_hash(word.as_bytes()) & mask;
+            while slots[at] != u32::MAX {
+                at = (at + 1) & mask;
+            }
+            slots[at] = index;
+        }
+        Self {
+            entries,
+            slots: slots.into_boxed_slice(),
+        }
+    }
+
+    /// The state of `word`, trimmed: the entry written in the same case if there is one, else
+    /// the first in any case (the words that differ only in case share a probe chain).
+    #[inline]
+    fn get(&self, word: &str) -> Option<ConversionState> {
+        let word = word.trim_ascii().as_bytes();
+        let mask = self.slots.len() - 1;
+        let mut at = word_hash(word) & mask;
+        let mut any_case = None;
+        loop {
+            let index = *self.slots.get(at)?;
+            let Some((known, state)) = usize::try_from(index)
+                .ok()
+                .and_then(|index| self.entries.get(index))
+            else {
+                return any_case;
+            };
+            if known.as_bytes() == word {
+                return Some(*state);
+            }
+            if any_case.is_none() && known.as_bytes().eq_ignore_ascii_case(word) {
+                any_case = Some(*state);
+            }
+            at = (at + 1) & mask;
+        }
+    }
 }
 
 /// Why a value could not be decoded: the kind and its byte offset within the raw value.
@@ -1441,7 +1515,7 @@ impl Parser {
             read_json(profile, &mut st, param, raw, at);
         }
         let mapped_state = mapped_state(profile, &mut st);
-        finish(profile, self.limits, &mut st, mapped_state)
+        finish(profile, &self.words, self.limits, &mut st, mapped_state)
     }
 
     /// [`finish`] for a postback whose read values are all plain (no byte of any class), each
@@ -1509,9 +1583,9 @@ impl Parser {
         let status = sent(Field::Status);
         let state = match status {
             None => profile.default_state(),
-            Some(word) => match profile.status_map().get(word) {
+            Some(word) => match self.words.get(word) {
                 Some(state) => Some(state),
-                None => resolve_state(profile, read(Field::Status), None)?,
+                None => resolve_state(profile, &self.words, read(Field::Status), None)?,
             },
         };
         let payout = match sent(Field::Payout) {
@@ -1766,13 +1840,14 @@ fn placeholder_word(read: Read<'_, '_>) -> Result<(), ParsePostbackError> {
 /// Rank 4: the state, or `bad_status` for a word outside a closed vocabulary.
 fn resolve_state(
     profile: &Profile,
+    words: &Words,
     status: Option<Read<'_, '_>>,
     mapped_state: Option<ConversionState>,
 ) -> Result<Option<ConversionState>, ParsePostbackError> {
     let Some(read) = status else {
         return Ok(profile.default_state());
     };
-    let state = mapped_state.or_else(|| profile.status_map().get(read.text));
+    let state = mapped_state.or_else(|| words.get(read.text));
     if state.is_none() && profile.status_map().vocabulary() == Vocabulary::Closed {
         let expected: Vec<&str> = profile.status_map().iter().map(|(w, _)| w).collect();
         return Err(ParsePostbackError::BadStatus {
@@ -1838,6 +1913,7 @@ fn check_lengths<'p, 't>(
 
 fn finish<'a>(
     profile: &Profile,
+    words: &Words,
     limits: Limits,
     st: &mut State<'a, '_>,
     mapped_state: Option<ConversionState>,
@@ -1912,7 +1988,7 @@ fn finish<'a>(
         Some(got) if !got.value.is_empty() => Some(got),
         _ => None,
     };
-    let state = resolve_state(profile, status.as_ref().map(Got::read), mapped_state)?;
+    let state = resolve_state(profile, words, status.as_ref().map(Got::read), mapped_state)?;
     let (payout, currency) = read_money(
         payout.as_ref().map(Got::read),
         currency.as_ref().map(Got::read),

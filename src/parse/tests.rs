@@ -211,3 +211,29 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    /// The parser's status table gives every word the state the profile's map gives it, in any
+    /// case and with spaces around, and no state to words it does not know.
+    #[test]
+    fn words_agree_with_the_status_map(
+        profile in proptest::sample::select(crate::Profile::BUILTIN_NAMES.to_vec()),
+        pick in 0usize..64,
+        how in 0usize..6,
+        other in "[a-zA-Z0-9_ -]{0,12}",
+    ) {
+        let map = crate::Profile::builtin(profile).unwrap().status_map();
+        let words = super::Words::new(map);
+        let known: Vec<&str> = map.iter().map(|(word, _)| word).collect();
+        let word = known.get(pick % known.len().max(1)).copied().unwrap_or("x");
+        let word = match how {
+            0 => word.to_owned(),
+            1 => word.to_ascii_uppercase(),
+            2 => format!(" {word}\t"),
+            3 => format!("{word}x"),
+            4 => word.get(1..).unwrap_or_default().to_owned(),
+            _ => other,
+        };
+        proptest::prop_assert_eq!(words.get(&word), map.get(&word), "{:?} in {}", word, profile);
+    }
+}
