@@ -837,7 +837,12 @@ enum Shape {
 const QUOTE_MAX: usize = 64;
 
 fn quote(text: &str) -> Box<str> {
-    text.chars().take(QUOTE_MAX).collect()
+    // One allocation of the kept length, not a string grown a character at a time.
+    let end = text
+        .char_indices()
+        .nth(QUOTE_MAX)
+        .map_or(text.len(), |(at, _)| at);
+    text.get(..end).unwrap_or(text).into()
 }
 
 /// What a parameter name means to the parser's profile.

@@ -45,3 +45,13 @@ fn component_encoding_escapes_everything_but_unreserved() {
     encode_component(&mut out, "aZ9-._~ +&=#%/é");
     assert_eq!(out, "aZ9-._~%20%2B%26%3D%23%25%2F%C3%A9");
 }
+
+/// Every dialect's opening byte has a bit in `find_macro`'s one-pass filter, so no dialect is
+/// skipped for want of one.
+#[test]
+fn every_dialect_opener_has_a_filter_bit() {
+    for dialect in Dialect::ALL {
+        let opener = dialect.delimiters().0.as_bytes()[0];
+        assert_ne!(super::opener_bit(opener), 0, "{dialect}");
+    }
+}
