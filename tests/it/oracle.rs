@@ -70,15 +70,7 @@ enum Slot {
 /// The profile's meaning of `name` and its spelling: fields first, in field order, then the
 /// mapping parameters, then the JSON parameter.
 fn lookup<'p>(profile: &'p Profile, name: &[u8]) -> Option<(Slot, &'p str)> {
-    let fields = [
-        profile.click_id_params(),
-        profile.status_params(),
-        profile.payout_params(),
-        profile.currency_params(),
-        profile.txid_params(),
-        profile.event_params(),
-        profile.token_params(),
-    ];
+    let fields = postback::Field::ALL.map(|field| profile.params(field));
     let field = (0..7).find_map(|f| {
         let known = fields[f].iter().find(|p| p.as_bytes() == name)?;
         Some((Slot::Field(f), &**known))
@@ -535,15 +527,7 @@ mod tests {
 
     /// What a name is to a profile: an index into [`TEXTS`].
     fn kinds(profile: &Profile) -> Vec<(String, usize)> {
-        let fields = [
-            profile.click_id_params(),
-            profile.status_params(),
-            profile.payout_params(),
-            profile.currency_params(),
-            profile.txid_params(),
-            profile.event_params(),
-            profile.token_params(),
-        ];
+        let fields = postback::Field::ALL.map(|field| profile.params(field));
         let mut names: Vec<(String, usize)> = (0..7)
             .flat_map(|f| fields[f].iter().map(move |n| (n.to_string(), f)))
             .collect();
