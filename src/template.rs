@@ -947,8 +947,8 @@ pub(crate) enum Token {
 /// asks this of a value it received, to say the network sent a macro unexpanded.
 pub(crate) fn find_macro(text: &str) -> Option<Range<usize>> {
     // The bytes that open a macro of some dialect, found in one pass: most values hold none,
-    // and a dialect whose opener is absent is not scanned (eleven searches were most of the
-    // cost of an error).
+    // and a dialect whose opener is absent is not scanned (with a search per dialect, this
+    // function was a quarter of an error's instructions on the corpus, by callgrind).
     let openers = text
         .bytes()
         .fold(0u8, |found, byte| found | opener_bit(byte));
